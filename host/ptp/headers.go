@@ -1,0 +1,28 @@
+package ptp
+
+// Header names of PTP/1.0. They travel as gRPC metadata or HTTP headers and
+// are matched case-insensitively (gRPC metadata keys are lower case).
+const (
+	HeaderVersion          = "x-ptp-version"
+	HeaderTechProviderCode = "x-ptp-tech-provider-code"
+	HeaderTraceID          = "x-ptp-trace-id"
+	HeaderToken            = "x-ptp-token"
+	HeaderURI              = "x-ptp-uri"
+	HeaderSessionID        = "x-ptp-session-id"
+	HeaderSourceNodeID     = "x-ptp-source-node-id"
+	HeaderTargetNodeID     = "x-ptp-target-node-id"
+	HeaderSourceInstID     = "x-ptp-source-inst-id"
+	HeaderTargetInstID     = "x-ptp-target-inst-id"
+
+	// Honoured extras.
+	HeaderTopic       = "x-ptp-topic"        // overrides the topic in the body
+	HeaderTimeout     = "x-ptp-timeout"      // milliseconds
+	HeaderFromNodeID  = "x-ptp-from-node-id" // FATE's alias of x-ptp-source-node-id
+	HeaderCode        = "x-ptp-code"         // reply code, on raw HTTP replies
+	HeaderMessage     = "x-ptp-message"      // reply message, on raw HTTP replies
+	HeaderMessageID   = "x-mesh-message-id"  // a message's id, for de-duplication
+	HeaderContentSize = "x-mesh-size"        // payload size in bytes
+)
+
+// Version is the protocol version this node speaks.
+const Version = "1.0"

@@ -1,0 +1,158 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// pollFull is how often a push waiting for room looks again, for room freed
+// by other replicas (room freed here wakes it at once).
+const pollFull = 100 * time.Millisecond
+
+// Pop removes and returns the head of queue k, waiting up to wait for one to
+// arrive. It returns nil, nil when none arrived in time.
+func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	name := k.queue()
+	for {
+		woken := q.waiters.add(name)
+		m, err := q.take(ctx, k, true)
+		if m != nil || err != nil {
+			q.waiters.remove(name, woken)
+			return m, err
+		}
+		select {
+		case <-woken:
+		case <-deadline.C:
+			q.waiters.remove(name, woken)
+			return nil, nil
+		case <-ctx.Done():
+			q.waiters.remove(name, woken)
+			return nil, ctx.Err()
+		}
+		q.waiters.remove(name, woken)
+	}
+}
+
+// Peek returns the head of queue k without removing it, or nil when the queue
+// is empty. It never waits.
+func (q *Queue) Peek(ctx context.Context, k Key) (*Message, error) {
+	return q.take(ctx, k, false)
+}
+
+// take reads the head of queue k and, when remove is set, deletes it. A
+// delete that finds the message gone lost a race with another pop: look again.
+func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) {
+	var broken uint64 // a head whose chunks were missing once
+	for {
+		if q.released.has(k.session()) {
+			return nil, ptp.Errorf(ptp.SessionReleased, "session %q was released", k.Session)
+		}
+		raw, err := q.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(k.headSubject()))
+		if isGone(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read queue: %w", err)
+		}
+		m, size, err := q.assemble(ctx, k, raw)
+		if isGone(err) && raw.Sequence != broken {
+			broken = raw.Sequence // popped meanwhile, or truly broken: look again
+			continue
+		}
+		if err != nil {
+			_ = q.stream.DeleteMsg(ctx, raw.Sequence)
+			return nil, ptp.Errorf(ptp.SystemError, "message %s in %s is damaged and was dropped: %v", m.ID, k.Topic, err)
+		}
+		if !remove {
+			return m, nil
+		}
+		if err := q.stream.DeleteMsg(ctx, raw.Sequence); err != nil {
+			if isGone(err) {
+				continue
+			}
+			return nil, fmt.Errorf("remove from queue: %w", err)
+		}
+		if raw.Header.Get(hdrChunks) != "0" {
+			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(m.ID)))
+		}
+		q.usage.free(k, size)
+		q.popped.Add(1)
+		q.poppedBytes.Add(size)
+		return m, nil
+	}
+}
+
+// assemble turns a stored head, and its chunks if any, into a Message.
+func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg) (*Message, int64, error) {
+	m := &Message{ID: raw.Header.Get(hdrID)}
+	size, err1 := strconv.ParseInt(raw.Header.Get(hdrSize), 10, 64)
+	chunks, err2 := strconv.Atoi(raw.Header.Get(hdrChunks))
+	if err1 != nil || err2 != nil || size < int64(len(raw.Data)) || chunks < 0 {
+		return m, 0, fmt.Errorf("bad head headers %v", raw.Header)
+	}
+	if meta := raw.Header.Get(hdrMeta); meta != "" {
+		if err := json.Unmarshal([]byte(meta), &m.Metadata); err != nil {
+			return m, 0, fmt.Errorf("bad metadata: %w", err)
+		}
+	}
+	if chunks == 0 {
+		m.Payload = raw.Data
+		return m, size, nil
+	}
+	m.Payload = make([]byte, 0, size)
+	m.Payload = append(m.Payload, raw.Data...)
+	for i := 1; i <= chunks; i++ {
+		c, err := q.stream.GetLastMsgForSubject(ctx, k.chunkSubject(m.ID, i))
+		if err != nil {
+			return m, 0, err
+		}
+		if int64(len(m.Payload)+len(c.Data)) > size {
+			return m, 0, fmt.Errorf("chunks longer than %d bytes", size)
+		}
+		m.Payload = append(m.Payload, c.Data...)
+	}
+	if int64(len(m.Payload)) != size {
+		return m, 0, fmt.Errorf("chunks hold %d of %d bytes", len(m.Payload), size)
+	}
+	return m, size, nil
+}
+
+// Release drops queue k when k.Topic is set; otherwise it drops every queue
+// of the session and refuses its pushes and pops for the grace period.
+func (q *Queue) Release(ctx context.Context, k Key) error {
+	if k.Topic != "" {
+		if err := q.purge(ctx, k.headSubject(), chunkPrefix+k.queue()+".>"); err != nil {
+			return err
+		}
+		q.usage.dropQueue(k)
+		return nil
+	}
+	s := k.session()
+	if err := q.released.mark(ctx, s); err != nil {
+		return err
+	}
+	if err := q.purge(ctx, headPrefix+s+".>", chunkPrefix+s+".>"); err != nil {
+		return err
+	}
+	q.usage.dropSession(k)
+	_ = q.nc.Publish(releasedPrefix+s, nil)
+	return nil
+}
+
+func (q *Queue) purge(ctx context.Context, subjects ...string) error {
+	for _, s := range subjects {
+		if err := q.stream.Purge(ctx, jetstream.WithPurgeSubject(s)); err != nil {
+			return fmt.Errorf("purge %s: %w", s, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package queue keeps the session queues of PTP in NATS JetStream: FIFO per
+// (target node, session, topic), blocking pops woken by core-NATS
+// notifications, release with a grace period, byte caps, expiry, and
+// chunking of payloads larger than a NATS message.
+//
+// The design follows what was measured to scale: one stream for all queues,
+// no consumer per queue. A pop reads the first message of its subject and
+// deletes it by sequence; the delete is the compare-and-swap that makes
+// concurrent pops, on one replica or many, hand each message to one caller.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config bounds and tunes the queues. Zero fields take the defaults.
+type Config struct {
+	Stream          string        // JetStream stream name; default "PTP"
+	Replicas        int           // stream replicas; default 1
+	MaxBytes        int64         // all queues together; default 8 GiB
+	SessionMaxBytes int64         // one session; default 1 GiB
+	MessageTTL      time.Duration // a message not popped within it expires; default 72h
+	ReleaseGrace    time.Duration // how long a released session answers 608; default 10m
+	ChunkSize       int           // largest stored piece of a payload; default 4 MiB
+	FullWait        time.Duration // how long a push waits for room before 700; default 30s
+	DirectGet       bool          // read with JetStream direct get (fast; use with R1)
+}
+
+func (c *Config) defaults() {
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Stream == "" {
+		c.Stream = "PTP"
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	def(&c.MaxBytes, 8<<30)
+	def(&c.SessionMaxBytes, 1<<30)
+	if c.MessageTTL <= 0 {
+		c.MessageTTL = 72 * time.Hour
+	}
+	if c.ReleaseGrace <= 0 {
+		c.ReleaseGrace = 10 * time.Minute
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 4 << 20
+	}
+	if c.FullWait <= 0 {
+		c.FullWait = 30 * time.Second
+	}
+}
+
+// Message is one queued message.
+type Message struct {
+	ID       string            // unique id; receivers de-duplicate on it
+	Payload  []byte            // the bytes pushed
+	Metadata map[string]string // the metadata pushed with it
+}
+
+// Stats are running totals since the process started.
+type Stats struct {
+	Pushed, Popped           int64 // messages
+	PushedBytes, PoppedBytes int64
+}
+
+// Queue is the set of session queues of one node.
+type Queue struct {
+	cfg      Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	waiters  *waiters
+	released *released
+	usage    *usage
+	sub      *nats.Subscription
+	cancel   context.CancelFunc
+	chunk    int // payload bytes per stored piece
+
+	pushed, popped, pushedBytes, poppedBytes atomic.Int64
+}
+
+// Open creates or updates the stream and buckets and starts listening for
+// notifications. Close releases what it started.
+func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Queue, error) {
+	cfg.defaults()
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "Mesh session queues",
+		Subjects:    []string{headPrefix + ">", chunkPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.MaxBytes,
+		MaxAge:      cfg.MessageTTL,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: cfg.DirectGet,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
+	}
+	q := &Queue{cfg: cfg, nc: nc, js: js, stream: stream, waiters: newWaiters(), usage: newUsage(cfg.SessionMaxBytes)}
+	// Room for headers: the metadata cap plus NATS's own.
+	q.chunk = min(cfg.ChunkSize, int(nc.MaxPayload())-maxMetadata-4096)
+	if q.chunk < 64<<10 {
+		return nil, fmt.Errorf("nats max_payload %d is too small for queues", nc.MaxPayload())
+	}
+	if q.released, err = openReleased(ctx, js, cfg.ReleaseGrace, cfg.Replicas); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	q.cancel = cancel
+	if err := q.released.watch(wctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	q.sub, err = nc.Subscribe("mesh.>", q.onNotify)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe to notifications: %w", err)
+	}
+	return q, nil
+}
+
+func (q *Queue) onNotify(m *nats.Msg) {
+	switch {
+	case strings.HasPrefix(m.Subject, notifyPrefix):
+		q.waiters.wake(m.Subject[len(notifyPrefix):])
+	case strings.HasPrefix(m.Subject, releasedPrefix):
+		q.waiters.wakeSession(m.Subject[len(releasedPrefix):])
+	}
+}
+
+// Close stops listening. It does not close the NATS connection.
+func (q *Queue) Close() {
+	if q.sub != nil {
+		_ = q.sub.Unsubscribe()
+	}
+	q.cancel()
+}
+
+// Stats returns running totals.
+func (q *Queue) Stats() Stats {
+	return Stats{Pushed: q.pushed.Load(), Popped: q.popped.Load(),
+		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load()}
+}
+
+// Ready reports whether the queue stream answers.
+func (q *Queue) Ready(ctx context.Context) error {
+	_, err := q.stream.Info(ctx)
+	return err
+}
+
+// isGone reports whether err says a message is no longer there.
+func isGone(err error) bool {
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound ||
+		apiErr.ErrorCode == 10043) { // sequence not found
+		return true
+	}
+	// A delete that lost the race answers err_code 10057 "no message found",
+	// wrapped in a type errors.As does not reach.
+	return err != nil && strings.Contains(err.Error(), "no message found")
+}

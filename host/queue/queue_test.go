@@ -1,0 +1,203 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/queue"
+)
+
+func open(t *testing.T, cfg queue.Config) *queue.Queue {
+	t.Helper()
+	ctx := context.Background()
+	n, err := cluster.Start(ctx, cluster.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	q, err := queue.Open(ctx, n.Conn, n.JS, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	return q
+}
+
+func code(err error) ptp.Code { c, _ := ptp.Describe(err); return c }
+
+func TestFIFOAndIsolation(t *testing.T) {
+	q := open(t, queue.Config{})
+	ctx := context.Background()
+	a := queue.Key{Node: "n", Session: "s.1", Topic: "t*x"}
+	b := queue.Key{Node: "n", Session: "s.1", Topic: "other"}
+	c := queue.Key{Node: "n", Session: "s.2", Topic: "t*x"}
+	for i := range 50 {
+		for _, k := range []queue.Key{a, b, c} {
+			if _, err := q.Push(ctx, k, queue.Message{Payload: fmt.Appendf(nil, "%s-%d", k.Session+k.Topic, i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, k := range []queue.Key{c, a, b} {
+		for i := range 50 {
+			m, err := q.Pop(ctx, k, time.Second)
+			if err != nil || m == nil {
+				t.Fatalf("pop %v #%d: %v %v", k, i, m, err)
+			}
+			if want := fmt.Sprintf("%s-%d", k.Session+k.Topic, i); string(m.Payload) != want {
+				t.Fatalf("got %q want %q", m.Payload, want)
+			}
+		}
+	}
+	m, err := q.Pop(ctx, a, 10*time.Millisecond)
+	if m != nil || err != nil {
+		t.Fatalf("empty pop: %v %v", m, err)
+	}
+}
+
+func TestChunkedPeekPop(t *testing.T) {
+	q := open(t, queue.Config{ChunkSize: 64 << 10})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "big"}
+	p := make([]byte, 1<<20+17)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	id, err := q.Push(ctx, k, queue.Message{Payload: p, Metadata: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.Peek(ctx, k)
+	if err != nil || m == nil || !bytes.Equal(m.Payload, p) || m.ID != id {
+		t.Fatalf("peek: %v", err)
+	}
+	m, err = q.Pop(ctx, k, time.Second)
+	if err != nil || m == nil || !bytes.Equal(m.Payload, p) || m.Metadata["k"] != "v" {
+		t.Fatalf("pop: %v", err)
+	}
+	if m, _ := q.Peek(ctx, k); m != nil {
+		t.Fatal("queue not empty after pop")
+	}
+}
+
+func TestBlockingPopWakes(t *testing.T) {
+	q := open(t, queue.Config{})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	got := make(chan *queue.Message)
+	go func() {
+		m, _ := q.Pop(ctx, k, time.Minute)
+		got <- m
+	}()
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m == nil || string(m.Payload) != "x" {
+		t.Fatalf("got %v", m)
+	}
+}
+
+func TestReleaseSession(t *testing.T) {
+	q := open(t, queue.Config{})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	blocked := make(chan error)
+	go func() {
+		_, err := q.Pop(ctx, queue.Key{Node: "n", Session: "s", Topic: "waiting"}, time.Minute)
+		blocked <- err
+	}()
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(ctx, queue.Key{Node: "n", Session: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-blocked; code(err) != ptp.SessionReleased {
+		t.Fatalf("blocked pop: %v", err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("y")}); code(err) != ptp.SessionReleased {
+		t.Fatalf("push after release: %v", err)
+	}
+	if _, err := q.Pop(ctx, k, time.Millisecond); code(err) != ptp.SessionReleased {
+		t.Fatalf("pop after release: %v", err)
+	}
+}
+
+func TestSessionCap(t *testing.T) {
+	q := open(t, queue.Config{SessionMaxBytes: 1000, FullWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 1001)}); code(err) != ptp.TooLarge {
+		t.Fatalf("oversize: %v", err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 800)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); code(err) != ptp.BufferFull {
+		t.Fatalf("over cap: %v", err)
+	}
+	// Another session is not affected.
+	if _, err := q.Push(ctx, queue.Key{Node: "n", Session: "s2", Topic: "t"}, queue.Message{Payload: make([]byte, 800)}); err != nil {
+		t.Fatal(err)
+	}
+	// A waiting push goes through once room is freed.
+	q2 := make(chan error)
+	go func() {
+		_, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)})
+		q2 <- err
+	}()
+	if _, err := q.Pop(ctx, k, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-q2; err != nil && !errors.Is(err, context.Canceled) && code(err) != ptp.BufferFull {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentPopsNeverShare(t *testing.T) {
+	q := open(t, queue.Config{})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	const n = 300
+	for i := range n {
+		if _, err := q.Push(ctx, k, queue.Message{Payload: fmt.Appendf(nil, "%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for {
+				m, err := q.Pop(ctx, k, 20*time.Millisecond)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if m == nil {
+					return
+				}
+				mu.Lock()
+				seen[string(m.Payload)]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("popped %d distinct of %d", len(seen), n)
+	}
+	for p, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s popped %d times", p, c)
+		}
+	}
+}

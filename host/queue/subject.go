@@ -1,0 +1,86 @@
+package queue
+
+import "strings"
+
+// Subjects of the session queues. One JetStream stream holds them all:
+//
+//	ptp.q.<node>.<session>.<topic>               head of each message, FIFO per subject
+//	ptp.c.<node>.<session>.<topic>.<id>.<i>      further chunks of a large message
+//
+// and two core-NATS subjects wake blocked pops on every replica:
+//
+//	mesh.notify.<node>.<session>.<topic>         a message was pushed
+//	mesh.released.<node>.<session>               the session was released
+const (
+	headPrefix     = "ptp.q."
+	chunkPrefix    = "ptp.c."
+	notifyPrefix   = "mesh.notify."
+	releasedPrefix = "mesh.released."
+)
+
+// Key names one queue: FIFO holds per key.
+type Key struct {
+	Node    string // target node (this node, for messages to pop here)
+	Session string
+	Topic   string
+}
+
+// token escapes s into one NATS subject token that is also a valid KV key
+// part: [A-Za-z0-9_-] stay, every other byte becomes =XX; the empty string
+// becomes a lone "=".
+func token(s string) string {
+	if s == "" {
+		return "="
+	}
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		clean = plain(s[i])
+	}
+	if clean {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if plain(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('=')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func plain(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// session is "<node>.<session>", the part of every subject naming a session.
+func (k Key) session() string { return token(k.Node) + "." + token(k.Session) }
+
+// queue is "<node>.<session>.<topic>".
+func (k Key) queue() string { return k.session() + "." + token(k.Topic) }
+
+func (k Key) headSubject() string           { return headPrefix + k.queue() }
+func (k Key) chunkSubjects(id string) string { return chunkPrefix + k.queue() + "." + token(id) + ".>" }
+func (k Key) chunkSubject(id string, i int) string {
+	return chunkPrefix + k.queue() + "." + token(id) + "." + itoa(i)
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	var buf [20]byte
+	n := len(buf)
+	for i > 0 {
+		n--
+		buf[n] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(buf[n:])
+}

@@ -1,0 +1,113 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// usage counts the bytes each session (and each of its queues) holds, so that
+// one session cannot take the whole store. A push waits for room, then fails.
+type usage struct {
+	limit    int64
+	mu       sync.Mutex
+	sessions map[string]int64 // session key → bytes
+	queues   map[string]int64 // queue key → bytes
+	freed    chan struct{}    // closed and replaced whenever bytes are freed
+}
+
+func newUsage(limit int64) *usage {
+	return &usage{limit: limit, sessions: make(map[string]int64),
+		queues: make(map[string]int64), freed: make(chan struct{})}
+}
+
+// reserve takes n bytes for queue k, waiting until ctx ends for room.
+func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
+	s := k.session()
+	for {
+		u.mu.Lock()
+		if cur := u.sessions[s]; cur == 0 || cur+n <= u.limit {
+			u.sessions[s] = cur + n
+			u.queues[k.queue()] += n
+			u.mu.Unlock()
+			return true
+		}
+		freed := u.freed
+		u.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// held is the number of bytes session s holds.
+func (u *usage) held(s string) int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.sessions[s]
+}
+
+// free gives back n bytes of queue k.
+func (u *usage) free(k Key, n int64) {
+	u.mu.Lock()
+	u.sub(k.session(), k.queue(), n)
+	u.wakeLocked()
+	u.mu.Unlock()
+}
+
+// dropQueue forgets queue k.
+func (u *usage) dropQueue(k Key) {
+	u.mu.Lock()
+	u.sub(k.session(), k.queue(), u.queues[k.queue()])
+	u.wakeLocked()
+	u.mu.Unlock()
+}
+
+// dropSession forgets the session of k and all its queues.
+func (u *usage) dropSession(k Key) {
+	s := k.session()
+	u.mu.Lock()
+	delete(u.sessions, s)
+	for q := range u.queues {
+		if strings.HasPrefix(q, s+".") {
+			delete(u.queues, q)
+		}
+	}
+	u.wakeLocked()
+	u.mu.Unlock()
+}
+
+func (u *usage) sub(s, q string, n int64) {
+	if cur := u.sessions[s] - n; cur > 0 {
+		u.sessions[s] = cur
+	} else {
+		delete(u.sessions, s)
+	}
+	if cur := u.queues[q] - n; cur > 0 {
+		u.queues[q] = cur
+	} else {
+		delete(u.queues, q)
+	}
+}
+
+func (u *usage) wakeLocked() {
+	close(u.freed)
+	u.freed = make(chan struct{})
+}
+
+// waitFreed waits until some bytes are freed anywhere, or d passes.
+func (u *usage) waitFreed(ctx context.Context, d time.Duration) {
+	u.mu.Lock()
+	freed := u.freed
+	u.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-freed:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
