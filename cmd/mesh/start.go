@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppcmesh/mesh/host"
+)
+
+func startCmd() *cobra.Command {
+	var cfg host.Config
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run a node on this machine (embedded NATS; nothing else to install)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := host.New(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return h.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Home, "home", os.Getenv("MESH_HOME"), "state directory (env MESH_HOME; default ~/.mesh)")
+	f.StringVar(&cfg.Listen, "listen", envOr("MESH_LISTEN", ":7304"), "address of the one gRPC+HTTP port (env MESH_LISTEN)")
+	f.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("MESH_ADMIN_TOKEN"), "bearer token that lets non-loopback callers use control endpoints (env MESH_ADMIN_TOKEN)")
+	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the serving certificate (repeatable)")
+	f.Int64Var(&cfg.MaxMessage, "max-message", 128<<20, "largest request body or gRPC message, bytes")
+	f.Int64Var(&cfg.MaxBytes, "max-bytes", 8<<30, "bytes all queues may hold together")
+	f.Int64Var(&cfg.SessionMaxBytes, "session-max-bytes", 1<<30, "bytes one session may hold")
+	f.DurationVar(&cfg.MessageTTL, "message-ttl", 72*time.Hour, "unpopped messages expire after this")
+	f.DurationVar(&cfg.ReleaseGrace, "release-grace", 10*time.Minute, "how long a released session answers E0000000608")
+	f.DurationVar(&cfg.FullWait, "full-wait", 30*time.Second, "how long a push waits for room before E0000000700")
+	f.DurationVar(&cfg.DefaultPopWait, "pop-wait", 120*time.Second, "pop wait when the caller gives none")
+	f.DurationVar(&cfg.MaxPopWait, "max-pop-wait", 30*time.Minute, "longest pop wait accepted")
+	f.StringVar(&cfg.NATSListen, "nats-listen", "", "open a NATS client port on the embedded server (e.g. 127.0.0.1:4222)")
+	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every stored message (survives power loss; slower)")
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/queue"
+)
+
+// Handler is the node's HTTP interface.
+type Handler struct {
+	svc        *Service
+	ident      *node.Store
+	queue      *queue.Queue
+	ready      func(context.Context) error
+	maxBody    int64
+	adminToken string
+	router     chi.Router
+}
+
+// HTTPConfig configures the HTTP interface.
+type HTTPConfig struct {
+	MaxBody    int64                       // largest request body, bytes
+	AdminToken string                      // lets non-loopback callers use control endpoints
+	Ready      func(context.Context) error // readiness of the node's store
+}
+
+// NewHandler builds the HTTP routes.
+func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, cfg HTTPConfig) *Handler {
+	h := &Handler{svc: svc, ident: ident, queue: q, ready: cfg.Ready, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
+	r := chi.NewRouter()
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed)
+	r.Get("/stats", h.stats)
+	r.Get("/healthz", h.healthz)
+	r.Route("/v1/interconn/chan", func(r chi.Router) {
+		for _, m := range []ptp.Method{ptp.Push, ptp.Pop, ptp.Peek, ptp.Release} {
+			r.Post("/"+string(m), h.chanHandler(m))
+		}
+		r.Post("/invoke", h.invokeHandler)
+		r.Post("/transport", h.invokeHandler)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(h.adminOnly)
+		r.Post("/v1/interconn/node/refresh", h.nodeRefresh)
+		r.Get("/v1/interconn/node", h.nodeGet)
+	})
+	h.router = r
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// adminOnly lets through loopback callers, and others presenting the admin
+// bearer token.
+func (h *Handler) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isLoopback(r.RemoteAddr) || h.hasToken(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeReply(w, r, fail(ptp.Errorf(ptp.Unauthorized,
+			"control endpoints answer loopback callers, or others with the admin bearer token")))
+	})
+}
+
+func (h *Handler) hasToken(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && h.adminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(h.adminToken)) == 1
+}
+
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (h *Handler) nodeRefresh(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, 1<<20)
+	if err != nil {
+		writeReply(w, r, fail(err))
+		return
+	}
+	var req node.Refresh
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeReply(w, r, fail(ptp.Errorf(ptp.BadRequest, "body is not a valid node refresh: %v", jsonProblem(err))))
+		return
+	}
+	pub, err := h.ident.Refresh(r.Context(), req)
+	if err != nil {
+		writeReply(w, r, fail(err))
+		return
+	}
+	writeJSON(w, ptp.OK, pub)
+}
+
+func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, ptp.OK, h.ident.Public())
+}
+
+// stats answers 200 while the node serves; existing probes use it.
+func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	s := h.queue.Stats()
+	writeJSON(w, ptp.OK, map[string]any{
+		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,
+		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes,
+	})
+}
+
+// healthz answers 200 when the node can serve, 503 with the reason otherwise.
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := h.ready(r.Context()); err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": false, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, ptp.OK, map[string]any{"ready": true})
+}
+
+// writeJSON answers {code, message, content: v}.
+func writeJSON(w http.ResponseWriter, c ptp.Code, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(c.HTTP())
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": c, "message": c.Message(), "content": v})
+}

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+const octetStream = "application/octet-stream"
+
+// chanHandler serves POST /v1/interconn/chan/{method}.
+func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, err := h.readChan(w, r, m)
+		if err != nil {
+			writeReply(w, r, fail(err))
+			return
+		}
+		writeReply(w, r, h.svc.Do(r.Context(), req))
+	}
+}
+
+// invokeHandler serves the HTTP form of PrivateTransferProtocol.invoke: PTP
+// headers carry the routing, the body is the inner payload.
+func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		writeReply(w, r, fail(err))
+		return
+	}
+	req, err := decodeInvoke(r.Header.Get, body)
+	if err != nil {
+		writeReply(w, r, fail(err))
+		return
+	}
+	writeReply(w, r, h.svc.Do(r.Context(), req))
+}
+
+// readChan decodes a chan request: raw bytes when the body is
+// application/octet-stream (topic in x-ptp-topic), JSON otherwise.
+func (h *Handler) readChan(w http.ResponseWriter, r *http.Request, m ptp.Method) (Request, error) {
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return Request{}, err
+	}
+	var req Request
+	if isRaw(r.Header.Get("Content-Type")) {
+		req = Request{Method: m, Payload: body}
+	} else if req, err = decodeJSON(m, body); err != nil {
+		return req, err
+	}
+	return req, applyHeaders(r.Header.Get, &req)
+}
+
+// readBody reads the whole body, refusing more than max bytes with 413.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, ptp.Errorf(ptp.TooLarge, "body of %d bytes exceeds the limit of %d bytes", r.ContentLength, max)
+	}
+	body := http.MaxBytesReader(w, r.Body, max)
+	var buf []byte
+	var err error
+	if r.ContentLength > 0 {
+		buf = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, buf)
+	} else {
+		buf, err = io.ReadAll(body)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, ptp.Errorf(ptp.TooLarge, "body exceeds the limit of %d bytes", max)
+	}
+	if err != nil {
+		return nil, ptp.Errorf(ptp.BadRequest, "read body: %v", err)
+	}
+	return buf, nil
+}
+
+func isRaw(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == octetStream
+}
+
+func wantsRaw(r *http.Request) bool {
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		if isRaw(strings.TrimSpace(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReply answers in JSON — {code, message, content, payload, metadata},
+// the bytes base64 under both names that clients read — or, when the caller
+// accepts application/octet-stream, as raw bytes with the code and message
+// in headers.
+func writeReply(w http.ResponseWriter, r *http.Request, rep Reply) {
+	hdr := w.Header()
+	if wantsRaw(r) {
+		hdr.Set("Content-Type", octetStream)
+		hdr.Set(ptp.HeaderCode, string(rep.Code))
+		hdr.Set(ptp.HeaderMessage, headerSafe(rep.Message))
+		for k, v := range rep.Metadata {
+			if strings.HasPrefix(strings.ToLower(k), "x-") {
+				hdr.Set(k, headerSafe(v))
+			}
+		}
+		w.WriteHeader(rep.Code.HTTP())
+		_, _ = w.Write(rep.Payload)
+		return
+	}
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(rep.Code.HTTP())
+	_, _ = w.Write(replyJSON(rep))
+}
+
+// replyJSON encodes rep, base64-encoding the payload once for both names.
+func replyJSON(rep Reply) []byte {
+	code, _ := json.Marshal(rep.Code)
+	msg, _ := json.Marshal(rep.Message)
+	meta, _ := json.Marshal(rep.Metadata)
+	b64 := base64.StdEncoding.EncodedLen(len(rep.Payload))
+	out := make([]byte, 0, 2*b64+len(code)+len(msg)+len(meta)+64)
+	out = append(out, `{"code":`...)
+	out = append(out, code...)
+	out = append(out, `,"message":`...)
+	out = append(out, msg...)
+	if rep.Payload != nil {
+		start := len(out) + len(`,"content":"`)
+		out = append(out, `,"content":"`...)
+		out = base64.StdEncoding.AppendEncode(out, rep.Payload)
+		enc := out[start:]
+		out = append(out, `","payload":"`...)
+		out = append(out, enc...)
+		out = append(out, '"')
+	}
+	if rep.Metadata != nil {
+		out = append(out, `,"metadata":`...)
+		out = append(out, meta...)
+	}
+	return append(out, "}\n"...)
+}
+
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// notFound answers unknown paths with a PTP reply.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeReply(w, r, fail(ptp.Errorf(ptp.NotFound, "no endpoint %s %s", r.Method, r.URL.Path)))
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeReply(w, r, fail(ptp.Errorf(ptp.BadRequest, "%s is not allowed on %s", r.Method, r.URL.Path)))
+}
+

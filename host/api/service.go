@@ -1,0 +1,157 @@
+// Package api serves the node's interfaces on its one port: the container
+// API (PrivateTransferTransport over gRPC, /v1/interconn/chan/* over HTTP),
+// the node-to-node PrivateTransferProtocol (invoke, transport), the control
+// endpoints and the health probes. Every wire form is decoded into one
+// Request and answered by one Service, so the semantics live in one place.
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/queue"
+)
+
+// Request is a container-API call, whatever wire it came on.
+type Request struct {
+	Method     ptp.Method
+	Session    string
+	Topic      string
+	TargetNode string
+	TargetInst string
+	Timeout    int64 // pop wait in ms; 0 means the default
+	Payload    []byte
+	Metadata   map[string]string // message metadata, for push
+	MessageID  string            // optional id chosen by the sender
+}
+
+// Reply is the answer to a Request.
+type Reply struct {
+	Code     ptp.Code
+	Message  string
+	Payload  []byte
+	Metadata map[string]string
+}
+
+// Limits bound what one call may ask for.
+type Limits struct {
+	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
+	MaxPopWait     time.Duration // longest pop wait accepted; default 30m
+}
+
+// Service answers container-API requests from the node's queues.
+type Service struct {
+	queue  *queue.Queue
+	ident  *node.Store
+	limits Limits
+	drain  context.Context // cancelled when the node stops: blocked pops return
+}
+
+// NewService returns a Service over q for the node described by ident.
+// Cancelling drain makes blocked pops return empty at once.
+func NewService(q *queue.Queue, ident *node.Store, limits Limits, drain context.Context) *Service {
+	if limits.DefaultPopWait <= 0 {
+		limits.DefaultPopWait = 120 * time.Second
+	}
+	if limits.MaxPopWait <= 0 {
+		limits.MaxPopWait = 30 * time.Minute
+	}
+	return &Service{queue: q, ident: ident, limits: limits, drain: drain}
+}
+
+// Do carries out r.
+func (s *Service) Do(ctx context.Context, r Request) Reply {
+	k, err := s.key(r)
+	if err != nil {
+		return fail(err)
+	}
+	switch r.Method {
+	case ptp.Push:
+		id, err := s.queue.Push(ctx, k, queue.Message{ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
+		if err != nil {
+			return fail(err)
+		}
+		return Reply{Code: ptp.OK, Message: ptp.OK.Message(), Metadata: map[string]string{ptp.HeaderMessageID: id}}
+	case ptp.Pop:
+		return s.pop(ctx, k, r)
+	case ptp.Peek:
+		m, err := s.queue.Peek(ctx, k)
+		return found(m, err)
+	case ptp.Release:
+		return fail(s.queue.Release(ctx, k))
+	}
+	return fail(ptp.Errorf(ptp.NoSuchService, "no method %q", r.Method))
+}
+
+func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
+	wait := s.limits.DefaultPopWait
+	switch {
+	case r.Timeout < 0:
+		return fail(ptp.Errorf(ptp.BadRequest, "timeout %d ms is negative", r.Timeout))
+	case r.Timeout > s.limits.MaxPopWait.Milliseconds():
+		return fail(ptp.Errorf(ptp.BadRequest, "timeout %d ms exceeds the longest wait of %d ms", r.Timeout, s.limits.MaxPopWait.Milliseconds()))
+	case r.Timeout > 0:
+		wait = time.Duration(r.Timeout) * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.drain, cancel)
+	defer stop()
+	m, err := s.queue.Pop(ctx, k, wait)
+	if errors.Is(err, context.Canceled) && s.drain.Err() != nil {
+		err = nil // the node is stopping: answer as a timeout, nothing was taken
+	}
+	return found(m, err)
+}
+
+// key checks r and names its queue. Messages for this node are queued under
+// its node id; other targets are partners, which the forwarding path serves.
+func (s *Service) key(r Request) (queue.Key, error) {
+	if r.Session == "" {
+		return queue.Key{}, ptp.Errorf(ptp.BadRequest, "missing session id: set header %s", ptp.HeaderSessionID)
+	}
+	if r.Topic == "" && r.Method != ptp.Release {
+		return queue.Key{}, ptp.Errorf(ptp.BadRequest, "missing topic: set it in the body or header %s", ptp.HeaderTopic)
+	}
+	id := s.ident.Current()
+	if r.Method == ptp.Push && !isLocal(r, id) {
+		return queue.Key{}, ptp.Errorf(ptp.NotWoven, "target node %q (inst %q) is not this node (%q) and is not woven with it",
+			r.TargetNode, r.TargetInst, id.NodeID)
+	}
+	return queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}, nil
+}
+
+func isLocal(r Request, id node.Identity) bool {
+	if r.TargetNode != "" {
+		return r.TargetNode == id.NodeID
+	}
+	return r.TargetInst == "" || r.TargetInst == id.InstID
+}
+
+func found(m *queue.Message, err error) Reply {
+	if err != nil {
+		return fail(err)
+	}
+	r := Reply{Code: ptp.OK, Message: ptp.OK.Message()}
+	if m != nil {
+		r.Payload = m.Payload
+		r.Metadata = make(map[string]string, len(m.Metadata)+1)
+		for k, v := range m.Metadata {
+			r.Metadata[k] = v
+		}
+		r.Metadata[ptp.HeaderMessageID] = m.ID
+	}
+	return r
+}
+
+// fail turns err into a Reply; nil is success.
+func fail(err error) Reply {
+	c, msg := ptp.Describe(err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		c, msg = ptp.Timeout, err.Error()
+	}
+	return Reply{Code: c, Message: msg}
+}

@@ -1,0 +1,226 @@
+// Package host runs a Mesh node: the embedded NATS store, the session queues,
+// the node identity, and the gRPC and HTTP servers sharing one port. Its API
+// is small: fill a Config, call New, then Run.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/ppcmesh/mesh/host/api"
+	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/portmux"
+	"github.com/ppcmesh/mesh/host/queue"
+)
+
+// Config is the whole configuration of a node. Zero values take defaults;
+// flags and environment variables of `mesh start` fill it.
+type Config struct {
+	Home            string        // state directory (MESH_HOME); default ~/.mesh
+	Listen          string        // the one port for gRPC and HTTP; default :7304
+	AdminToken      string        // bearer token for control calls from non-loopback callers
+	Hosts           []string      // extra names and addresses for the serving certificate
+	MaxMessage      int64         // largest request (gRPC message or HTTP body); default 128 MiB
+	MaxBytes        int64         // all queues together; default 8 GiB
+	SessionMaxBytes int64         // one session; default 1 GiB
+	MessageTTL      time.Duration // unpopped messages expire after it; default 72h
+	ReleaseGrace    time.Duration // released sessions answer 608 this long; default 10m
+	FullWait        time.Duration // a push waits this long for room before 700; default 30s
+	DefaultPopWait  time.Duration // pop wait when none is given; default 120s
+	MaxPopWait      time.Duration // longest pop wait accepted; default 30m
+	NATSListen      string        // optional NATS client port of the embedded server
+	SyncAlways      bool          // fsync every stored message
+	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
+	Logger          *slog.Logger
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Home == "" {
+		dir, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("no home directory: set --home or MESH_HOME: %w", err)
+		}
+		c.Home = filepath.Join(dir, ".mesh")
+	}
+	if c.Listen == "" {
+		c.Listen = ":7304"
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 128 << 20
+	}
+	if c.MaxMessage > 2<<30-(1<<20) {
+		return fmt.Errorf("max message %d bytes: at most 2 GiB - 1 MiB", c.MaxMessage)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return nil
+}
+
+// Host is a running node.
+type Host struct {
+	cfg   Config
+	log   *slog.Logger
+	nats  *cluster.NATS
+	queue *queue.Queue
+	ident *node.Store
+	ln    net.Listener
+	mux   *portmux.Mux
+	grpc  *grpc.Server
+	http  *http.Server
+	drain context.CancelFunc
+}
+
+// New opens the store and binds the port. Run serves; if Run is never
+// called, Close releases what New took.
+func New(ctx context.Context, cfg Config) (_ *Host, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("home %s: %w", cfg.Home, err)
+	}
+	h.nats, err = cluster.Start(ctx, cluster.Config{StoreDir: filepath.Join(cfg.Home, "nats"),
+		ClientListen: cfg.NATSListen, SyncAlways: cfg.SyncAlways, Name: "mesh"})
+	if err != nil {
+		return nil, err
+	}
+	h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
+		MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
+		ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, DirectGet: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if h.ident, err = node.Open(ctx, h.nats.JS, 1, cfg.Hosts); err != nil {
+		return nil, err
+	}
+	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	h.build()
+	return h, nil
+}
+
+// build makes the servers over the opened store.
+func (h *Host) build() {
+	drainCtx, drain := context.WithCancel(context.Background())
+	h.drain = drain
+	svc := api.NewService(h.queue, h.ident, api.Limits{
+		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait}, drainCtx)
+	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
+	h.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	)
+	api.RegisterGRPC(h.grpc, svc)
+	handler := api.NewHandler(svc, h.ident, h.queue, api.HTTPConfig{
+		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready})
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	h.http = &http.Server{Handler: handler, Protocols: protocols,
+		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute}
+	h.mux = portmux.New(h.ln)
+}
+
+// Addr is the address the node listens on.
+func (h *Host) Addr() net.Addr { return h.ln.Addr() }
+
+// Ready reports whether the node can serve: its store answers.
+func (h *Host) Ready(ctx context.Context) error {
+	if err := h.nats.Ready(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return h.queue.Ready(ctx)
+}
+
+// Run serves until ctx ends, then stops gracefully: it stops accepting,
+// wakes blocked pops, lets in-flight calls finish, and closes the store.
+func (h *Host) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- h.mux.Serve() }()
+	go func() { errc <- h.grpc.Serve(h.mux.GRPC()) }()
+	go func() {
+		if err := h.http.Serve(h.mux.HTTP()); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	h.log.Info("mesh node serving", "listen", h.Addr().String(), "home", h.cfg.Home, "node_id", h.ident.NodeID())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			err = fmt.Errorf("serve: %w", err)
+		} else {
+			err = nil
+		}
+	}
+	h.shutdown()
+	return err
+}
+
+func (h *Host) shutdown() {
+	h.log.Info("mesh node stopping")
+	_ = h.mux.Close()
+	h.drain()
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = h.http.Shutdown(ctx) })
+	wg.Go(func() {
+		done := make(chan struct{})
+		go func() { h.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			h.grpc.Stop()
+		}
+	})
+	wg.Wait()
+	h.Close()
+	h.log.Info("mesh node stopped")
+}
+
+// Close releases the store and the port. Run calls it on its way out.
+func (h *Host) Close() {
+	if h.ln != nil {
+		_ = h.ln.Close()
+	}
+	if h.queue != nil {
+		h.queue.Close()
+	}
+	if h.nats != nil {
+		h.nats.Close()
+		h.nats = nil
+	}
+}

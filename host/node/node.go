@@ -1,0 +1,166 @@
+// Package node keeps the identity of this node — node id, institution,
+// root CA and serving certificate — in a JetStream KV bucket, so that it
+// survives restarts and is shared by every replica. Only the public part
+// ever leaves the package towards callers.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/pki"
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// Identity is everything the node knows about itself, private keys included.
+type Identity struct {
+	Version  string      `json:"version"`
+	NodeID   string      `json:"node_id"`
+	InstID   string      `json:"inst_id"`
+	InstName string      `json:"inst_name"`
+	Root     pki.KeyPair `json:"root"`
+	Serving  pki.KeyPair `json:"serving"`
+}
+
+// Public is what the node shows anyone: never a private key.
+type Public struct {
+	Version  string `json:"version"`
+	NodeID   string `json:"node_id"`
+	InstID   string `json:"inst_id"`
+	InstName string `json:"inst_name"`
+	RootCrt  string `json:"root_crt,omitempty"`
+	Crt      string `json:"crt,omitempty"`
+}
+
+// Refresh is the body of POST /v1/interconn/node/refresh.
+type Refresh struct {
+	Version  string `json:"version"`
+	NodeID   string `json:"node_id"`
+	InstID   string `json:"inst_id"`
+	InstName string `json:"inst_name"`
+	RootCrt  string `json:"root_crt,omitempty"`
+	RootKey  string `json:"root_key,omitempty"`
+}
+
+// Store holds the identity.
+type Store struct {
+	kv    jetstream.KeyValue
+	hosts []string // names and addresses for the serving certificate
+
+	mu  sync.RWMutex
+	cur Identity
+}
+
+const (
+	bucket = "mesh_state"
+	key    = "identity"
+)
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// Open loads the stored identity, if any. hosts are the names and addresses
+// the serving certificate will carry besides the node id.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int, hosts []string) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, Storage: jetstream.FileStorage, Replicas: replicas, History: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state bucket: %w", err)
+	}
+	s := &Store{kv: kv, hosts: hosts}
+	e, err := kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("load identity: %w", err)
+	default:
+		if err := json.Unmarshal(e.Value(), &s.cur); err != nil {
+			return nil, fmt.Errorf("stored identity is damaged: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Current returns the identity, private keys included. Keep it in the node.
+func (s *Store) Current() Identity {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur
+}
+
+// NodeID is the node's id, empty until the first refresh.
+func (s *Store) NodeID() string { return s.Current().NodeID }
+
+// Public returns what may be shown.
+func (s *Store) Public() Public { return s.Current().public() }
+
+// Refresh sets the node's identity. Without root material the node keeps its
+// root, or makes one the first time, so partners' trust survives a refresh.
+// A new serving certificate is issued whenever the id or the root changes.
+func (s *Store) Refresh(ctx context.Context, r Refresh) (Public, error) {
+	if !validID.MatchString(r.NodeID) {
+		return Public{}, ptp.Errorf(ptp.BadRequest, "node_id %q: want 1-128 letters, digits, '.', '_' or '-'", r.NodeID)
+	}
+	if r.InstID != "" && !validID.MatchString(r.InstID) {
+		return Public{}, ptp.Errorf(ptp.BadRequest, "inst_id %q: want 1-128 letters, digits, '.', '_' or '-'", r.InstID)
+	}
+	if (r.RootCrt == "") != (r.RootKey == "") {
+		return Public{}, ptp.Errorf(ptp.BadRequest, "root_crt and root_key go together")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.cur
+	next.Version, next.NodeID, next.InstID, next.InstName = r.Version, r.NodeID, r.InstID, r.InstName
+	if next.Version == "" {
+		next.Version = ptp.Version
+	}
+	if err := next.setRoot(r); err != nil {
+		return Public{}, err
+	}
+	if next.NodeID != s.cur.NodeID || string(next.Root.CertPEM) != string(s.cur.Root.CertPEM) || next.Serving.CertPEM == nil {
+		serving, err := pki.Issue(next.Root, next.NodeID, s.hosts)
+		if err != nil {
+			return Public{}, fmt.Errorf("issue serving certificate: %w", err)
+		}
+		next.Serving = serving
+	}
+	b, _ := json.Marshal(next)
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		return Public{}, fmt.Errorf("store identity: %w", err)
+	}
+	s.cur = next
+	return next.public(), nil
+}
+
+func (id *Identity) setRoot(r Refresh) error {
+	switch {
+	case r.RootCrt != "":
+		kp := pki.KeyPair{CertPEM: []byte(r.RootCrt), KeyPEM: []byte(r.RootKey)}
+		cert, _, err := pki.Parse(kp)
+		if err != nil {
+			return ptp.Errorf(ptp.CertificateError, "root material: %v", err)
+		}
+		if !cert.IsCA {
+			return ptp.Errorf(ptp.CertificateError, "root_crt is not a CA certificate")
+		}
+		id.Root = kp
+	case id.Root.CertPEM == nil:
+		root, err := pki.NewRoot(r.NodeID + " root")
+		if err != nil {
+			return fmt.Errorf("make root: %w", err)
+		}
+		id.Root = root
+	}
+	return nil
+}
+
+func (c Identity) public() Public {
+	return Public{Version: c.Version, NodeID: c.NodeID, InstID: c.InstID, InstName: c.InstName,
+		RootCrt: string(c.Root.CertPEM), Crt: string(c.Serving.CertPEM)}
+}

@@ -1,0 +1,196 @@
+// Package portmux serves gRPC and HTTP on one port. It reads the first bytes
+// of each new connection: HTTP/1.x goes to the HTTP server; HTTP/2 with prior
+// knowledge goes to grpc-go's own server transport when its first request has
+// content-type application/grpc, and to the HTTP server (h2c) otherwise.
+// The bytes read are replayed, so each server sees the connection whole.
+//
+// grpc-go's native transport is used rather than grpc.Server.ServeHTTP, which
+// is much slower; see RATIONALE.md.
+package portmux
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const preface = http2.ClientPreface // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// Mux splits one listener into a gRPC and an HTTP listener.
+type Mux struct {
+	ln         net.Listener
+	grpc, http *listener
+	// SniffTimeout bounds how long a new connection may take to show what it
+	// is. Default 10s.
+	SniffTimeout time.Duration
+	// SettingsWait is how long an HTTP/2 client may stay silent after its
+	// SETTINGS before the mux sends the server's SETTINGS itself: some gRPC
+	// clients (grpc-java) wait for them before the first request. Default 100ms.
+	SettingsWait time.Duration
+}
+
+// New wraps ln. Call Serve to start accepting.
+func New(ln net.Listener) *Mux {
+	return &Mux{ln: ln, grpc: newListener(ln.Addr()), http: newListener(ln.Addr()),
+		SniffTimeout: 10 * time.Second, SettingsWait: 100 * time.Millisecond}
+}
+
+// GRPC is the listener to give grpc.Server.Serve.
+func (m *Mux) GRPC() net.Listener { return m.grpc }
+
+// HTTP is the listener to give http.Server.Serve.
+func (m *Mux) HTTP() net.Listener { return m.http }
+
+// Serve accepts connections until the listener is closed, then closes both
+// derived listeners.
+func (m *Mux) Serve() error {
+	defer m.grpc.Close()
+	defer m.http.Close()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go m.route(c)
+	}
+}
+
+// Close stops accepting.
+func (m *Mux) Close() error { return m.ln.Close() }
+
+func (m *Mux) route(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
+	rec := &recorder{r: c}
+	isGRPC, err := m.sniff(c, rec)
+	if err != nil {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	conn := &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c)}
+	target := m.http
+	if isGRPC {
+		target = m.grpc
+	}
+	if !target.deliver(conn) {
+		c.Close()
+	}
+}
+
+// sniff reads the connection's opening and says whether it is gRPC.
+func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
+	var b [len(preface)]byte
+	for n := 0; n < len(b); {
+		k, err := rec.Read(b[n:])
+		if k > 0 && !strings.HasPrefix(preface, string(b[:n+k])) {
+			return false, nil // HTTP/1.x
+		}
+		n += k
+		if err != nil {
+			return false, err
+		}
+	}
+	fr := http2.NewFramer(nil, rec)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.MaxHeaderListSize = 1 << 20
+	sentSettings := false
+	_ = c.SetReadDeadline(time.Now().Add(m.SettingsWait))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			if !sentSettings && errors.As(err, &ne) && ne.Timeout() {
+				// A silent client waits for our SETTINGS: only gRPC clients do.
+				sentSettings = true
+				if err := http2.NewFramer(c, nil).WriteSettings(); err != nil {
+					return false, err
+				}
+				_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
+				fr = http2.NewFramer(nil, rec)
+				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+				continue
+			}
+			return false, err
+		}
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			ct := h.PseudoValue("content-type")
+			for _, hf := range h.RegularFields() {
+				if hf.Name == "content-type" {
+					ct = hf.Value
+				}
+			}
+			return strings.HasPrefix(ct, "application/grpc") || sentSettings, nil
+		}
+	}
+}
+
+// recorder keeps every byte read through it, for replay.
+type recorder struct {
+	r   io.Reader
+	buf []byte
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.buf = append(r.buf, p[:n]...)
+	return n, err
+}
+
+// replayConn reads the sniffed bytes again, then the connection.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// listener is a net.Listener fed by the mux.
+type listener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newListener(addr net.Addr) *listener {
+	return &listener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *listener) deliver(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *listener) Addr() net.Addr { return l.addr }
