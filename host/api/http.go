@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -165,4 +164,3 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeReply(w, r, fail(ptp.Errorf(ptp.BadRequest, "%s is not allowed on %s", r.Method, r.URL.Path)))
 }
-

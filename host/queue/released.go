@@ -103,4 +103,3 @@ func (r *released) mark(ctx context.Context, s string) error {
 	}
 	return nil
 }
-

@@ -65,7 +65,7 @@ func (k Key) session() string { return token(k.Node) + "." + token(k.Session) }
 // queue is "<node>.<session>.<topic>".
 func (k Key) queue() string { return k.session() + "." + token(k.Topic) }
 
-func (k Key) headSubject() string           { return headPrefix + k.queue() }
+func (k Key) headSubject() string            { return headPrefix + k.queue() }
 func (k Key) chunkSubjects(id string) string { return chunkPrefix + k.queue() + "." + token(id) + ".>" }
 func (k Key) chunkSubject(id string, i int) string {
 	return chunkPrefix + k.queue() + "." + token(id) + "." + itoa(i)
