@@ -153,6 +153,9 @@ func (h *Host) build() {
 // Addr is the address the node listens on.
 func (h *Host) Addr() net.Addr { return h.ln.Addr() }
 
+// Stats returns the node's running totals.
+func (h *Host) Stats() queue.Stats { return h.queue.Stats() }
+
 // Ready reports whether the node can serve: its store answers.
 func (h *Host) Ready(ctx context.Context) error {
 	if err := h.nats.Ready(ctx); err != nil {

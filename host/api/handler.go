@@ -114,7 +114,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	s := h.queue.Stats()
 	writeJSON(w, ptp.OK, map[string]any{
 		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,
-		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes,
+		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes, "waiting_pops": s.Waiting,
 	})
 }
 

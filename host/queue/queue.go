@@ -73,6 +73,7 @@ type Message struct {
 type Stats struct {
 	Pushed, Popped           int64 // messages
 	PushedBytes, PoppedBytes int64
+	Waiting                  int64 // pops blocked now
 }
 
 // Queue is the set of session queues of one node.
@@ -153,7 +154,7 @@ func (q *Queue) Close() {
 // Stats returns running totals.
 func (q *Queue) Stats() Stats {
 	return Stats{Pushed: q.pushed.Load(), Popped: q.popped.Load(),
-		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load()}
+		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load(), Waiting: q.waiters.n.Load()}
 }
 
 // Ready reports whether the queue stream answers.

@@ -3,12 +3,14 @@ package queue
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // waiters wakes blocked pops. Every push publishes a core-NATS notification;
 // one subscription per process feeds them here, so a pop blocked on any
 // replica wakes when any replica stores a message for its queue.
 type waiters struct {
+	n  atomic.Int64 // pops waiting now
 	mu sync.Mutex
 	m  map[string]map[chan struct{}]struct{} // queue → waiting pops
 }
@@ -29,10 +31,12 @@ func (w *waiters) add(q string) chan struct{} {
 	}
 	set[ch] = struct{}{}
 	w.mu.Unlock()
+	w.n.Add(1)
 	return ch
 }
 
 func (w *waiters) remove(q string, ch chan struct{}) {
+	w.n.Add(-1)
 	w.mu.Lock()
 	if set := w.m[q]; set != nil {
 		delete(set, ch)

@@ -1,0 +1,258 @@
+package host_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ppcmesh/mesh/host"
+	"github.com/ppcmesh/mesh/host/internal/meshtest"
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// clients returns one container client per transport for session.
+func clients(t *testing.T, n *meshtest.Node, session string) map[string]meshtest.Client {
+	cc := meshtest.Dial(t, n.Addr)
+	return map[string]meshtest.Client{
+		"grpc":      meshtest.NewGRPCClient(cc, session),
+		"http-json": &meshtest.HTTPClient{URL: n.URL, Session: session},
+		"http-raw":  &meshtest.HTTPClient{URL: n.URL, Session: session, Raw: true},
+	}
+}
+
+func mustPush(t testing.TB, c meshtest.Client, topic string, p []byte) {
+	t.Helper()
+	code, err := c.Push(topic, p)
+	if err != nil || code != ptp.OK {
+		t.Fatalf("push %s: %s %v", topic, code, err)
+	}
+}
+
+func mustPop(t testing.TB, c meshtest.Client, topic string) []byte {
+	t.Helper()
+	p, code, err := c.Pop(topic, 5000)
+	if err != nil || code != ptp.OK {
+		t.Fatalf("pop %s: %s %v", topic, code, err)
+	}
+	return p
+}
+
+func TestFIFOOverEachTransport(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	for name, c := range clients(t, n, "fifo") {
+		t.Run(name, func(t *testing.T) {
+			for i := range 1000 {
+				mustPush(t, c, name, fmt.Appendf(nil, "msg-%04d", i))
+			}
+			for i := range 1000 {
+				if got, want := mustPop(t, c, name), fmt.Sprintf("msg-%04d", i); string(got) != want {
+					t.Fatalf("pop #%d: got %q want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestTopicAndSessionIsolation(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	cc := meshtest.Dial(t, n.Addr)
+	s1, s2 := meshtest.NewGRPCClient(cc, "s1"), &meshtest.HTTPClient{URL: n.URL, Session: "s2"}
+	mustPush(t, s1, "a", []byte("s1-a"))
+	mustPush(t, s1, "b", []byte("s1-b"))
+	mustPush(t, s2, "a", []byte("s2-a"))
+	for _, c := range []struct {
+		c     meshtest.Client
+		topic string
+		want  string
+	}{{s2, "a", "s2-a"}, {s1, "b", "s1-b"}, {s1, "a", "s1-a"}} {
+		if got := mustPop(t, c.c, c.topic); string(got) != c.want {
+			t.Fatalf("got %q want %q", got, c.want)
+		}
+	}
+}
+
+func TestPopOnEmptyQueueReturnsEmptyAfterTimeout(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	for name, c := range clients(t, n, "empty") {
+		p, code, err := c.Pop("nothing", 50)
+		if err != nil || code != ptp.OK || len(p) != 0 {
+			t.Fatalf("%s: got %q %s %v", name, p, code, err)
+		}
+	}
+}
+
+func TestPeekDoesNotRemoveAndReleaseDrops(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	h := meshtest.Session("peek")
+	meshtest.Post(t, n.URL, "/v1/interconn/chan/push", h, map[string]any{"topic": "t", "payload": []byte("one")})
+	for range 3 {
+		if r := meshtest.Post(t, n.URL, "/v1/interconn/chan/peek", h, map[string]any{"topic": "t"}); string(r.Bytes()) != "one" {
+			t.Fatalf("peek: %+v", r)
+		}
+	}
+	if r := meshtest.Post(t, n.URL, "/v1/interconn/chan/release", h, map[string]any{"topic": "t"}); r.Code != ptp.OK {
+		t.Fatalf("release topic: %+v", r)
+	}
+	if r := meshtest.Post(t, n.URL, "/v1/interconn/chan/peek", h, map[string]any{"topic": "t"}); r.Code != ptp.OK || r.Bytes() != nil {
+		t.Fatalf("peek after topic release: %+v", r)
+	}
+	// A topic release leaves the session usable; a session release does not.
+	meshtest.Post(t, n.URL, "/v1/interconn/chan/push", h, map[string]any{"topic": "t", "payload": []byte("two")})
+	if r := meshtest.Post(t, n.URL, "/v1/interconn/chan/release", h, map[string]any{}); r.Code != ptp.OK {
+		t.Fatalf("release session: %+v", r)
+	}
+	for _, path := range []string{"push", "pop"} {
+		r := meshtest.Post(t, n.URL, "/v1/interconn/chan/"+path, h, map[string]any{"topic": "t", "payload": []byte("x"), "timeout": 10})
+		if r.Code != ptp.SessionReleased || r.Status != 410 {
+			t.Fatalf("%s after session release: %+v", path, r)
+		}
+	}
+}
+
+func TestLargePayloadRoundTrips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB round trips in -short mode")
+	}
+	n := meshtest.Start(t, host.Config{})
+	big := make([]byte, 64<<20)
+	_, _ = rand.Read(big)
+	cs := clients(t, n, "big")
+	for _, name := range []string{"grpc", "http-raw", "http-json"} {
+		t.Run(name, func(t *testing.T) {
+			mustPush(t, cs[name], "big", big)
+			if got := mustPop(t, cs[name], "big"); !bytes.Equal(got, big) {
+				t.Fatalf("64 MiB payload changed in transit (got %d bytes)", len(got))
+			}
+		})
+	}
+}
+
+func TestEveryByteValueAndEmptyPayload(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	for name, c := range clients(t, n, "bytes") {
+		mustPush(t, c, name, all)
+		mustPush(t, c, name, []byte{})
+		if got := mustPop(t, c, name); !bytes.Equal(got, all) {
+			t.Fatalf("%s: 256 byte values came back as %v", name, got)
+		}
+		// The empty message is a message: it is popped at once.
+		if got := mustPop(t, c, name); len(got) != 0 {
+			t.Fatalf("%s: empty payload came back as %q", name, got)
+		}
+	}
+}
+
+func TestConcurrentProducersAndConsumers(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	cc := meshtest.Dial(t, n.Addr)
+	const pairs, per = 8, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*pairs)
+	for i := range pairs {
+		var c meshtest.Client = meshtest.NewGRPCClient(cc, "conc")
+		if i%2 == 1 {
+			c = &meshtest.HTTPClient{URL: n.URL, Session: "conc"}
+		}
+		topic := fmt.Sprintf("topic-%d", i)
+		wg.Go(func() {
+			for j := range per {
+				if code, err := c.Push(topic, fmt.Appendf(nil, "%s/%d", topic, j)); err != nil || code != ptp.OK {
+					errs <- fmt.Errorf("push %s/%d: %s %v", topic, j, code, err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for j := range per {
+				p, code, err := c.Pop(topic, 10000)
+				if err != nil || code != ptp.OK {
+					errs <- fmt.Errorf("pop %s: %s %v", topic, code, err)
+					return
+				}
+				if want := fmt.Sprintf("%s/%d", topic, j); string(p) != want {
+					errs <- fmt.Errorf("pop %s: got %q want %q (lost, duplicated or reordered)", topic, p, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for name, c := range clients(t, n, "conc") {
+		if p, _, _ := c.Pop("topic-0", 1); len(p) != 0 {
+			t.Fatalf("%s: extra message %q after all were popped", name, p)
+		}
+	}
+}
+
+func TestBlockedPopReturnsOnShutdown(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	c := meshtest.NewGRPCClient(meshtest.Dial(t, n.Addr), "s")
+	done := make(chan ptp.Code)
+	go func() {
+		_, code, _ := c.Pop("t", 600000)
+		done <- code
+	}()
+	meshtest.WaitFor(t, 10*time.Second, "the pop to block", func() bool { return n.Host.Stats().Waiting == 1 })
+	n.Stop(t)
+	if code := <-done; code != ptp.OK && code != "" {
+		t.Fatalf("blocked pop on shutdown answered %s", code)
+	}
+}
+
+func TestIdentityPersistsAndNeverShowsAKey(t *testing.T) {
+	home := t.TempDir()
+	n := meshtest.Start(t, host.Config{Home: home})
+	r := meshtest.Post(t, n.URL, "/v1/interconn/node/refresh", nil,
+		map[string]any{"version": "1.0", "node_id": "JG0100001100000000", "inst_id": "JG01", "inst_name": "Bank A"})
+	if r.Code != ptp.OK {
+		t.Fatalf("refresh: %+v", r)
+	}
+	assertNoPrivateKey(t, r.Body)
+	pub := getNode(t, n.URL)
+	n.Stop(t)
+
+	n2 := meshtest.Start(t, host.Config{Home: home})
+	again := getNode(t, n2.URL)
+	if again != pub {
+		t.Fatalf("identity changed across restart:\n%s\n%s", pub, again)
+	}
+	for _, want := range []string{"JG0100001100000000", "Bank A", "BEGIN CERTIFICATE"} {
+		if !bytes.Contains([]byte(again), []byte(want)) {
+			t.Fatalf("node info lacks %q: %s", want, again)
+		}
+	}
+}
+
+func getNode(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := httpGet(url + "/v1/interconn/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoPrivateKey(t, resp)
+	return resp
+}
+
+func TestStatsAndHealth(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	for _, path := range []string{"/stats", "/healthz"} {
+		body, err := httpGet(n.URL + path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if !bytes.Contains([]byte(body), []byte(`"E0000000000"`)) {
+			t.Fatalf("%s: %s", path, body)
+		}
+	}
+}
