@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ppcmesh/mesh/host"
-	"github.com/ppcmesh/mesh/host/internal/meshtest"
+	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ppcmesh/mesh/host"
-	"github.com/ppcmesh/mesh/host/internal/meshtest"
+	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ppcmesh/mesh/host"
-	"github.com/ppcmesh/mesh/host/internal/meshtest"
+	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
