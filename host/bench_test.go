@@ -88,3 +88,83 @@ func benchPushPop(b *testing.B, c meshtest.Client, size, conc int) {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }
+
+// BenchmarkRoundTrip measures unloaded latency: one client pushes a message
+// and pops it back, one at a time. p50/p99 are of the push+pop pair.
+//
+//	go test ./host -run '^$' -bench RoundTrip -benchtime 3000x
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, tr := range []string{"grpc", "http"} {
+		b.Run(tr+"/1KiB", func(b *testing.B) {
+			n := meshtest.Start(b, host.Config{})
+			var c meshtest.Client = &meshtest.HTTPClient{URL: n.URL, Session: "rt", Raw: true}
+			if tr == "grpc" {
+				c = meshtest.NewGRPCClient(meshtest.Dial(b, n.Addr), "rt")
+			}
+			p := make([]byte, 1<<10)
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				if code, err := c.Push("t", p); err != nil || code != ptp.OK {
+					b.Fatalf("push: %s %v", code, err)
+				}
+				if got, code, err := c.Pop("t", 5000); err != nil || code != ptp.OK || len(got) != len(p) {
+					b.Fatalf("pop: %s %v", code, err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// BenchmarkEchoCeiling measures what the machine can do with no Mesh at
+// all: a trivial gRPC and HTTP/1.1 echo on loopback, same payloads and
+// concurrency as BenchmarkPushPop. A push→pop costs two calls, so half the
+// echo call rate is the ceiling for one-message-per-call transfer.
+//
+//	go test ./host -run '^$' -bench EchoCeiling -benchtime 5000x
+func BenchmarkEchoCeiling(b *testing.B) {
+	grpcAddr, httpURL := meshtest.Echo(b)
+	for _, c := range []struct{ size, conc int }{{1 << 10, 1}, {1 << 10, 4}, {1 << 20, 2}} {
+		for _, tr := range []string{"grpc", "http"} {
+			b.Run(fmt.Sprintf("%s/%dKiB/c%d", tr, c.size>>10, c.conc), func(b *testing.B) {
+				var call func([]byte) error
+				if tr == "grpc" {
+					client := meshtest.NewGRPCClient(meshtest.Dial(b, grpcAddr), "echo")
+					call = func(p []byte) error { _, err := client.Push("t", p); return err }
+				} else {
+					client := &meshtest.HTTPClient{URL: httpURL, Session: "echo", Raw: true,
+						Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+					call = func(p []byte) error { _, err := client.Push("t", p); return err }
+				}
+				per := max(b.N/c.conc, 1)
+				b.SetBytes(int64(c.size))
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range 2 * c.conc { // as many callers as PushPop's producers and consumers
+					wg.Go(func() {
+						p := make([]byte, c.size)
+						for range per {
+							if err := call(p); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				calls := float64(2*c.conc*per) / time.Since(start).Seconds()
+				b.ReportMetric(calls, "calls/s")
+				b.ReportMetric(calls/2, "ceiling-msgs/s")
+				b.ReportMetric(calls/2*float64(c.size)/1e6, "ceiling-MB/s")
+			})
+		}
+	}
+}

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}
 	h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
 		MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
-		ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, DirectGet: true,
+		ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, DirectGet: true, Pool: h.nats.Pool,
 	})
 	if err != nil {
 		return nil, err

@@ -31,12 +31,16 @@ type Config struct {
 	SyncAlways bool
 	// Name names the embedded server in logs and cluster views.
 	Name string
+	// Pool is how many further connections to open for hot-path requests;
+	// the server handles each connection's traffic in order. Default 2.
+	Pool int
 }
 
 // NATS is a running connection to NATS, and the embedded server if any.
 type NATS struct {
 	Server *server.Server // nil when external
 	Conn   *nats.Conn
+	Pool   []*nats.Conn // further connections to spread requests over
 	JS     jetstream.JetStream
 }
 
@@ -80,19 +84,29 @@ func Start(ctx context.Context, cfg Config) (*NATS, error) {
 		srv.Shutdown()
 		return nil, errors.New("embedded nats: not ready after 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("mesh"),
-		nats.MaxReconnects(-1))
-	if err != nil {
-		srv.Shutdown()
+	n := &NATS{Server: srv}
+	connect := func() (*nats.Conn, error) {
+		return nats.Connect("", nats.InProcessServer(srv), nats.Name("mesh"), nats.MaxReconnects(-1))
+	}
+	if n.Conn, err = connect(); err != nil {
+		n.Close()
 		return nil, fmt.Errorf("connect embedded nats: %w", err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		srv.Shutdown()
+	if cfg.Pool == 0 {
+		cfg.Pool = 2
+	}
+	for range cfg.Pool {
+		nc, err := connect()
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("connect embedded nats: %w", err)
+		}
+		n.Pool = append(n.Pool, nc)
+	}
+	if n.JS, err = jetstream.New(n.Conn); err != nil {
+		n.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	n := &NATS{Server: srv, Conn: nc, JS: js}
 	if err := n.waitJetStream(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -132,9 +146,11 @@ func (n *NATS) Ready(ctx context.Context) error {
 // Close flushes and closes the connection, then stops the embedded server
 // and waits for it to finish writing its store.
 func (n *NATS) Close() {
-	if n.Conn != nil {
-		_ = n.Conn.Flush()
-		n.Conn.Close()
+	for _, nc := range append([]*nats.Conn{n.Conn}, n.Pool...) {
+		if nc != nil {
+			_ = nc.Flush()
+			nc.Close()
+		}
 	}
 	if n.Server != nil {
 		n.Server.Shutdown()

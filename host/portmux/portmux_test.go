@@ -81,7 +81,7 @@ func TestRouting(t *testing.T) {
 		send func(net.Conn)
 		want string
 	}{
-		"http/1.1": {func(c net.Conn) { _, _ = c.Write([]byte("GET / HTTP/1.1\r\n\r\n")) }, "http"},
+		"http/1.1":     {func(c net.Conn) { _, _ = c.Write([]byte("GET / HTTP/1.1\r\n\r\n")) }, "http"},
 		"short http/1": {func(c net.Conn) { _, _ = c.Write([]byte("G")) }, "http"},
 		"h2c grpc": {func(c net.Conn) {
 			_, _ = c.Write([]byte(preface))

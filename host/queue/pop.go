@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -56,27 +57,27 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) 
 		if q.released.has(k.session()) {
 			return nil, ptp.Errorf(ptp.SessionReleased, "session %q was released", k.Session)
 		}
-		raw, err := q.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(k.headSubject()))
-		if isGone(err) {
+		raw, err := q.firstMsg(ctx, k.headSubject())
+		if errors.Is(err, errGone) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read queue: %w", err)
 		}
 		m, size, err := q.assemble(ctx, k, raw)
-		if isGone(err) && raw.Sequence != broken {
+		if errors.Is(err, errGone) && raw.Sequence != broken {
 			broken = raw.Sequence // popped meanwhile, or truly broken: look again
 			continue
 		}
 		if err != nil {
-			_ = q.stream.DeleteMsg(ctx, raw.Sequence)
+			_ = q.deleteMsg(ctx, raw.Sequence)
 			return nil, ptp.Errorf(ptp.SystemError, "message %s in %s is damaged and was dropped: %v", m.ID, k.Topic, err)
 		}
 		if !remove {
 			return m, nil
 		}
-		if err := q.stream.DeleteMsg(ctx, raw.Sequence); err != nil {
-			if isGone(err) {
+		if err := q.deleteMsg(ctx, raw.Sequence); err != nil {
+			if errors.Is(err, errGone) {
 				continue
 			}
 			return nil, fmt.Errorf("remove from queue: %w", err)
@@ -85,7 +86,7 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) 
 			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(m.ID)))
 		}
 		q.usage.free(k, size)
-		q.popped.Add(1)
+		q.npopped.Add(1)
 		q.poppedBytes.Add(size)
 		return m, nil
 	}
@@ -111,7 +112,7 @@ func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg
 	m.Payload = make([]byte, 0, size)
 	m.Payload = append(m.Payload, raw.Data...)
 	for i := 1; i <= chunks; i++ {
-		c, err := q.stream.GetLastMsgForSubject(ctx, k.chunkSubject(m.ID, i))
+		c, err := q.lastMsg(ctx, k.chunkSubject(m.ID, i))
 		if err != nil {
 			return m, 0, err
 		}

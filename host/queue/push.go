@@ -60,8 +60,9 @@ func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
 		q.usage.free(k, n)
 		return "", err
 	}
-	q.pushed.Add(1)
+	q.npushed.Add(1)
 	q.pushedBytes.Add(n)
+	q.pushed(n)
 	_ = q.nc.Publish(notifyPrefix+k.queue(), nil)
 	return m.ID, nil
 }
@@ -121,8 +122,7 @@ func (q *Queue) publish(ctx context.Context, k Key, id string, pieces [][]byte, 
 	if meta != nil {
 		head.Header[hdrMeta] = []string{string(meta)}
 	}
-	_, err := q.js.PublishMsg(ctx, head)
-	return err
+	return q.publishSync(ctx, head)
 }
 
 // split cuts p into pieces of at most n bytes; there is always one piece.

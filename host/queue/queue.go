@@ -32,6 +32,9 @@ type Config struct {
 	ChunkSize       int           // largest stored piece of a payload; default 4 MiB
 	FullWait        time.Duration // how long a push waits for room before 700; default 30s
 	DirectGet       bool          // read with JetStream direct get (fast; use with R1)
+	// Pool are further connections to spread hot-path requests over: the
+	// server handles each connection's traffic in order, in one goroutine.
+	Pool []*nats.Conn
 }
 
 func (c *Config) defaults() {
@@ -88,8 +91,11 @@ type Queue struct {
 	sub      *nats.Subscription
 	cancel   context.CancelFunc
 	chunk    int // payload bytes per stored piece
+	pool     []*nats.Conn
+	next     atomic.Uint32
+	anchor   anchor
 
-	pushed, popped, pushedBytes, poppedBytes atomic.Int64
+	npushed, npopped, pushedBytes, poppedBytes atomic.Int64
 }
 
 // Open creates or updates the stream and buckets and starts listening for
@@ -99,7 +105,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "Mesh session queues",
-		Subjects:    []string{headPrefix + ">", chunkPrefix + ">"},
+		Subjects:    []string{headPrefix + ">", chunkPrefix + ">", anchorSubject},
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
 		MaxBytes:    cfg.MaxBytes,
@@ -111,11 +117,15 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 	if err != nil {
 		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
 	}
-	q := &Queue{cfg: cfg, nc: nc, js: js, stream: stream, waiters: newWaiters(), usage: newUsage(cfg.SessionMaxBytes)}
+	q := &Queue{cfg: cfg, nc: nc, js: js, stream: stream, waiters: newWaiters(), usage: newUsage(cfg.SessionMaxBytes),
+		pool: append([]*nats.Conn{nc}, cfg.Pool...)}
 	// Room for headers: the metadata cap plus NATS's own.
 	q.chunk = min(cfg.ChunkSize, int(nc.MaxPayload())-maxMetadata-4096)
 	if q.chunk < 64<<10 {
 		return nil, fmt.Errorf("nats max_payload %d is too small for queues", nc.MaxPayload())
+	}
+	if err := q.setAnchor(ctx); err != nil {
+		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
 	}
 	if q.released, err = openReleased(ctx, js, cfg.ReleaseGrace, cfg.Replicas); err != nil {
 		return nil, err
@@ -143,6 +153,11 @@ func (q *Queue) onNotify(m *nats.Msg) {
 	}
 }
 
+// conn picks a connection for the next hot-path request.
+func (q *Queue) conn() *nats.Conn {
+	return q.pool[int(q.next.Add(1))%len(q.pool)]
+}
+
 // Close stops listening. It does not close the NATS connection.
 func (q *Queue) Close() {
 	if q.sub != nil {
@@ -153,7 +168,7 @@ func (q *Queue) Close() {
 
 // Stats returns running totals.
 func (q *Queue) Stats() Stats {
-	return Stats{Pushed: q.pushed.Load(), Popped: q.popped.Load(),
+	return Stats{Pushed: q.npushed.Load(), Popped: q.npopped.Load(),
 		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load(), Waiting: q.waiters.n.Load()}
 }
 

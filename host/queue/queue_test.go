@@ -14,7 +14,7 @@ import (
 	"github.com/ppcmesh/mesh/host/queue"
 )
 
-func open(t *testing.T, cfg queue.Config) *queue.Queue {
+func open(t testing.TB, cfg queue.Config) *queue.Queue {
 	t.Helper()
 	ctx := context.Background()
 	n, err := cluster.Start(ctx, cluster.Config{StoreDir: t.TempDir()})
@@ -22,6 +22,7 @@ func open(t *testing.T, cfg queue.Config) *queue.Queue {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Close)
+	cfg.Pool = n.Pool
 	q, err := queue.Open(ctx, n.Conn, n.JS, cfg)
 	if err != nil {
 		t.Fatal(err)
