@@ -256,3 +256,45 @@ func TestStatsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedPopNeverDelaysOtherCalls holds pops blocked on every transport,
+// including on the same gRPC connection, while other calls go through.
+func TestBlockedPopNeverDelaysOtherCalls(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	cs := clients(t, n, "blocked")
+	for name, c := range cs {
+		go func() { _, _, _ = c.Pop("never-"+name, 120000) }()
+	}
+	meshtest.WaitFor(t, 10*time.Second, "three blocked pops", func() bool { return n.Host.Stats().Waiting == 3 })
+	for name, c := range cs {
+		for i := range 50 {
+			mustPush(t, c, "busy", fmt.Appendf(nil, "%d", i))
+			if got := mustPop(t, c, "busy"); string(got) != fmt.Sprint(i) {
+				t.Fatalf("%s: got %q", name, got)
+			}
+		}
+	}
+	if w := n.Host.Stats().Waiting; w != 3 {
+		t.Fatalf("%d pops waiting, want the 3 blocked ones", w)
+	}
+}
+
+// TestSenderChosenMessageIDDeduplicates: a sender retrying a push with the
+// same x-mesh-message-id gets one message in the queue.
+func TestSenderChosenMessageIDDeduplicates(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	h := meshtest.Session("dedupe", ptp.HeaderMessageID, "job-7/part-3")
+	for range 3 {
+		r := meshtest.Post(t, n.URL, "/v1/interconn/chan/push", h, map[string]any{"topic": "t", "payload": []byte("once")})
+		if r.Code != ptp.OK || r.Metadata[ptp.HeaderMessageID] != "job-7/part-3" {
+			t.Fatalf("push: %+v", r)
+		}
+	}
+	c := &meshtest.HTTPClient{URL: n.URL, Session: "dedupe"}
+	if got := mustPop(t, c, "t"); string(got) != "once" {
+		t.Fatalf("got %q", got)
+	}
+	if p, _, _ := c.Pop("t", 50); len(p) != 0 {
+		t.Fatalf("retried push stored twice: %q", p)
+	}
+}

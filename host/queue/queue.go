@@ -111,7 +111,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 		MaxBytes:    cfg.MaxBytes,
 		MaxAge:      cfg.MessageTTL,
 		Discard:     jetstream.DiscardNew,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  min(2*time.Minute, cfg.MessageTTL),
 		AllowDirect: cfg.DirectGet,
 	})
 	if err != nil {
@@ -126,6 +126,9 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 	}
 	if err := q.setAnchor(ctx); err != nil {
 		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
+	}
+	if err := q.recount(ctx); err != nil {
+		return nil, fmt.Errorf("count stored messages: %w", err)
 	}
 	if q.released, err = openReleased(ctx, js, cfg.ReleaseGrace, cfg.Replicas); err != nil {
 		return nil, err

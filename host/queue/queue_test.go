@@ -202,3 +202,120 @@ func TestConcurrentPopsNeverShare(t *testing.T) {
 		}
 	}
 }
+
+func TestCapsHoldAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	cfg := queue.Config{SessionMaxBytes: 1000, FullWait: 20 * time.Millisecond}
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	start := func() (*queue.Queue, func()) {
+		n, err := cluster.Start(ctx, cluster.Config{StoreDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := queue.Open(ctx, n.Conn, n.JS, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q, func() { q.Close(); n.Close() }
+	}
+	q, stop := start()
+	for range 3 {
+		if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	q, stop = start()
+	defer stop()
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); code(err) != ptp.BufferFull {
+		t.Fatalf("the session's 900 stored bytes were forgotten on restart: %v", err)
+	}
+	if _, err := q.Pop(ctx, k, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); err != nil {
+		t.Fatalf("room freed by a pop after restart: %v", err)
+	}
+}
+
+func TestGlobalCap(t *testing.T) {
+	q := open(t, queue.Config{MaxBytes: 256 << 10, FullWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = q.Push(ctx, k, queue.Message{Payload: make([]byte, 16<<10)})
+	}
+	if code(err) != ptp.BufferFull {
+		t.Fatalf("want %s once the node's cap is reached, got %v", ptp.BufferFull, err)
+	}
+	if _, err := q.Pop(ctx, k, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 1<<10)}); err != nil {
+		t.Fatalf("push after a pop freed room: %v", err)
+	}
+}
+
+func TestMessagesExpire(t *testing.T) {
+	q := open(t, queue.Config{MessageTTL: time.Second})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "idle", Topic: "t"}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := q.Peek(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("message did not expire")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestReleaseGraceEnds(t *testing.T) {
+	q := open(t, queue.Config{ReleaseGrace: 300 * time.Millisecond})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	if err := q.Release(ctx, queue.Key{Node: "n", Session: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := q.Push(ctx, k, queue.Message{Payload: []byte("again")})
+		if err == nil {
+			return
+		}
+		if code(err) != ptp.SessionReleased || time.Now().After(deadline) {
+			t.Fatalf("session id not reusable after the grace period: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRetriedPushIsStoredOnce(t *testing.T) {
+	q := open(t, queue.Config{ChunkSize: 64 << 10})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	for _, p := range [][]byte{[]byte("small"), make([]byte, 200<<10)} {
+		for range 3 {
+			if id, err := q.Push(ctx, k, queue.Message{ID: "retry-1-" + fmt.Sprint(len(p)), Payload: p}); err != nil || id != "retry-1-"+fmt.Sprint(len(p)) {
+				t.Fatalf("push: %q %v", id, err)
+			}
+		}
+		if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || len(m.Payload) != len(p) {
+			t.Fatalf("pop: %v %v", m, err)
+		}
+		if m, _ := q.Pop(ctx, k, 10*time.Millisecond); m != nil {
+			t.Fatalf("a retried push was stored twice")
+		}
+	}
+}

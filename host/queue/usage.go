@@ -43,6 +43,14 @@ func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
 	}
 }
 
+// add counts n bytes already stored in queue q of session s.
+func (u *usage) add(s, q string, n int64) {
+	u.mu.Lock()
+	u.sessions[s] += n
+	u.queues[q] += n
+	u.mu.Unlock()
+}
+
 // held is the number of bytes session s holds.
 func (u *usage) held(s string) int64 {
 	u.mu.Lock()
