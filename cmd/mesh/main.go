@@ -31,7 +31,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), versionCmd())
+	root.AddCommand(startCmd(), loadCmd(), versionCmd())
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -196,4 +197,27 @@ func TestAcknowledgedPushesSurviveKill9(t *testing.T) {
 		t.Logf("producer %d: %d acknowledged before kill -9, all popped after restart", w, len(acked[w]))
 	}
 	_ = p.signal(t, syscall.SIGTERM)
+}
+
+func TestLoadCommand(t *testing.T) {
+	p := startProc(t, t.TempDir())
+	addr := strings.TrimPrefix(p.url, "http://")
+	for _, tr := range []string{"grpc", "http"} {
+		out, err := exec.Command(meshBin, "load", "--addr", addr, "--transport", tr,
+			"--count", "400", "--concurrency", "4", "--size", "2KiB", "-o", "json").Output()
+		if err != nil {
+			t.Fatalf("mesh load %s: %v %s", tr, err, out)
+		}
+		var r loadResult
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("%s: %v %q", tr, err, out)
+		}
+		if r.Sent != 400 || r.Received != 400 || r.Errors != 0 || r.OutOfOrder != 0 || r.Size != 2048 || r.MsgsPerSec <= 0 {
+			t.Fatalf("%s: %+v", tr, r)
+		}
+	}
+	out, err := exec.Command(meshBin, "load", "--addr", addr, "--size", "lots").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "size") {
+		t.Fatalf("bad size accepted: %v %s", err, out)
+	}
 }

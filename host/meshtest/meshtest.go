@@ -7,19 +7,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/ppcmesh/mesh/host"
+	"github.com/ppcmesh/mesh/host/client"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -125,115 +122,25 @@ func Session(id string, kv ...string) map[string]string {
 	return h
 }
 
-// HTTPClient is a container client over HTTP; Raw selects octet-stream bodies.
-type HTTPClient struct {
-	URL     string
-	Session string
-	Raw     bool
-	Client  *http.Client
-}
+// The container clients, under the names the tests use.
+type (
+	Client     = client.Client
+	HTTPClient = client.HTTP
+	GRPCClient = client.GRPC
+)
 
-// Push pushes payload to topic.
-func (c *HTTPClient) Push(topic string, payload []byte) (ptp.Code, error) {
-	if c.Raw {
-		_, code, err := c.do("push", topic, payload, "application/octet-stream", 0)
-		return code, err
-	}
-	body, _ := json.Marshal(map[string]any{"topic": topic, "payload": payload})
-	_, code, err := c.do("push", topic, body, "application/json", 0)
-	return code, err
-}
+// NewGRPCClient returns a gRPC client for session over cc.
+func NewGRPCClient(cc *grpc.ClientConn, session string) *GRPCClient { return client.NewGRPC(cc, session) }
 
-// Pop pops from topic, waiting up to timeout ms.
-func (c *HTTPClient) Pop(topic string, timeout int) ([]byte, ptp.Code, error) {
-	body, _ := json.Marshal(map[string]any{"topic": topic, "timeout": timeout})
-	return c.do("pop", topic, body, "application/json", timeout)
-}
-
-func (c *HTTPClient) do(method, topic string, body []byte, ctype string, timeout int) ([]byte, ptp.Code, error) {
-	req, _ := http.NewRequest(http.MethodPost, c.URL+"/v1/interconn/chan/"+method, bytes.NewReader(body))
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set(ptp.HeaderSessionID, c.Session)
-	req.Header.Set(ptp.HeaderTopic, topic)
-	if timeout > 0 {
-		req.Header.Set(ptp.HeaderTimeout, strconv.Itoa(timeout))
-	}
-	if c.Raw {
-		req.Header.Set("Accept", "application/octet-stream")
-	}
-	hc := c.Client
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, "", err
-	}
-	if c.Raw {
-		return data, ptp.Code(resp.Header.Get(ptp.HeaderCode)), nil
-	}
-	var r Reply
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, "", fmt.Errorf("%s reply %d: %q", method, resp.StatusCode, data)
-	}
-	return r.Bytes(), r.Code, nil
-}
-
-// Dial opens a gRPC connection to the node with large message limits.
+// Dial opens a gRPC connection to the node, closed when the test ends.
 func Dial(tb testing.TB, addr string) *grpc.ClientConn {
 	tb.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	cc, err := client.Dial(addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { cc.Close() })
 	return cc
-}
-
-// GRPCClient is a container client over gRPC.
-type GRPCClient struct {
-	C       ptp.PrivateTransferTransportClient
-	Session string
-}
-
-// NewGRPCClient returns a client for session over cc.
-func NewGRPCClient(cc *grpc.ClientConn, session string) *GRPCClient {
-	return &GRPCClient{C: ptp.NewPrivateTransferTransportClient(cc), Session: session}
-}
-
-// Ctx returns a context carrying the session header.
-func (c *GRPCClient) Ctx() context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), ptp.HeaderSessionID, c.Session)
-}
-
-// Push pushes payload to topic.
-func (c *GRPCClient) Push(topic string, payload []byte) (ptp.Code, error) {
-	out, err := c.C.Push(c.Ctx(), &ptp.PushInbound{Topic: topic, Payload: payload})
-	if err != nil {
-		return "", err
-	}
-	return ptp.Code(out.Code), nil
-}
-
-// Pop pops from topic, waiting up to timeout ms.
-func (c *GRPCClient) Pop(topic string, timeout int) ([]byte, ptp.Code, error) {
-	out, err := c.C.Pop(c.Ctx(), &ptp.PopInbound{Topic: topic, Timeout: int32(timeout)})
-	if err != nil {
-		return nil, "", err
-	}
-	return out.Payload, ptp.Code(out.Code), nil
-}
-
-// Client is what both transports offer.
-type Client interface {
-	Push(topic string, payload []byte) (ptp.Code, error)
-	Pop(topic string, timeout int) ([]byte, ptp.Code, error)
 }
 
 // WaitFor polls cond until it holds or d passes.
