@@ -130,7 +130,9 @@ type (
 )
 
 // NewGRPCClient returns a gRPC client for session over cc.
-func NewGRPCClient(cc *grpc.ClientConn, session string) *GRPCClient { return client.NewGRPC(cc, session) }
+func NewGRPCClient(cc *grpc.ClientConn, session string) *GRPCClient {
+	return client.NewGRPC(cc, session)
+}
 
 // Dial opens a gRPC connection to the node, closed when the test ends.
 func Dial(tb testing.TB, addr string) *grpc.ClientConn {
