@@ -31,7 +31,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), loadCmd(), versionCmd())
+	root.AddCommand(startCmd(), chanCmd(), loadCmd(), versionCmd())
 	return root
 }
 

@@ -221,3 +221,35 @@ func TestLoadCommand(t *testing.T) {
 		t.Fatalf("bad size accepted: %v %s", err, out)
 	}
 }
+
+func TestChanCommands(t *testing.T) {
+	p := startProc(t, t.TempDir())
+	mesh := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(meshBin, append([]string{"chan", "--addr", strings.TrimPrefix(p.url, "http://"), "--session", "cli"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	steps := []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"push", "t", "first"}, ""},
+		{"second\x00\xff", []string{"push", "t"}, ""},
+		{"", []string{"peek", "t"}, "first"},
+		{"", []string{"pop", "t"}, "first"},
+		{"", []string{"pop", "t"}, "second\x00\xff"},
+		{"", []string{"pop", "t", "--timeout", "10"}, ""},
+		{"", []string{"release"}, ""},
+	}
+	for _, s := range steps {
+		if out, err := mesh(s.stdin, s.args...); err != nil || out != s.want {
+			t.Fatalf("mesh chan %v: %q %v, want %q", s.args, out, err, s.want)
+		}
+	}
+	out, err := mesh("", "push", "t", "late")
+	if err == nil || !strings.Contains(out, string(ptp.SessionReleased)) {
+		t.Fatalf("push after release: %q %v", out, err)
+	}
+}

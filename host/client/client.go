@@ -53,6 +53,12 @@ func (c *HTTP) Pop(topic string, timeout int) ([]byte, ptp.Code, error) {
 	return c.do("pop", topic, body, "application/json", timeout)
 }
 
+// Peek returns the head of topic without removing it; empty when none.
+func (c *HTTP) Peek(topic string) ([]byte, ptp.Code, error) {
+	body, _ := json.Marshal(map[string]any{"topic": topic})
+	return c.do("peek", topic, body, "application/json", 0)
+}
+
 // Release drops topic, or the whole session when topic is empty.
 func (c *HTTP) Release(topic string) (ptp.Code, error) {
 	body, _ := json.Marshal(map[string]any{"topic": topic})
