@@ -3,13 +3,16 @@ package host_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ppcmesh/mesh/host"
 	"github.com/ppcmesh/mesh/host/meshtest"
+	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -296,5 +299,49 @@ func TestSenderChosenMessageIDDeduplicates(t *testing.T) {
 	}
 	if p, _, _ := c.Pop("t", 50); len(p) != 0 {
 		t.Fatalf("retried push stored twice: %q", p)
+	}
+}
+
+// TestNoEndpointRevealsAPrivateKey calls every endpoint of a node that has an
+// identity, including with operator-supplied root material, and checks that
+// no reply carries a private key.
+func TestNoEndpointRevealsAPrivateKey(t *testing.T) {
+	n := meshtest.Start(t, host.Config{})
+	root, err := pki.NewRoot("operator root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	post := func(path string, h map[string]string, body any) {
+		bodies = append(bodies, meshtest.Post(t, n.URL, path, h, body).Body)
+	}
+	post("/v1/interconn/node/refresh", nil, map[string]any{"node_id": "n1", "inst_id": "i1"})
+	post("/v1/interconn/node/refresh", nil, map[string]any{"node_id": "n1", "root_crt": string(root.CertPEM), "root_key": string(root.KeyPEM)})
+	post("/v1/interconn/node/refresh", nil, map[string]any{"node_id": "n1", "root_crt": string(root.CertPEM), "root_key": "junk"})
+	s := meshtest.Session("keys")
+	for _, m := range []string{"push", "peek", "pop", "release", "nope"} {
+		post("/v1/interconn/chan/"+m, s, map[string]any{"topic": "t", "payload": []byte("x")})
+	}
+	post("/v1/interconn/chan/invoke", meshtest.Session("keys", ptp.HeaderURI, "/v1/interconn/chan/peek"), map[string]any{"topic": "t"})
+	for _, path := range []string{"/v1/interconn/node", "/stats", "/healthz"} {
+		b, err := httpGet(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	var info struct {
+		Content struct {
+			RootCrt string `json:"root_crt"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal([]byte(bodies[len(bodies)-3]), &info); err != nil || info.Content.RootCrt != string(root.CertPEM) {
+		t.Fatalf("the operator's root was not taken: %v %s", err, bodies[len(bodies)-3])
+	}
+	if !strings.Contains(bodies[2], string(ptp.CertificateError)) {
+		t.Fatalf("a root key that does not parse was accepted: %s", bodies[2])
+	}
+	for _, b := range bodies {
+		assertNoPrivateKey(t, b)
 	}
 }
