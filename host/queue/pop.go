@@ -13,6 +13,9 @@ import (
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
+// errDamaged marks a stored message that cannot be put together again.
+var errDamaged = errors.New("damaged message")
+
 // pollFull is how often a push waiting for room looks again, for room freed
 // by other replicas (room freed here wakes it at once).
 const pollFull = 100 * time.Millisecond
@@ -65,13 +68,17 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) 
 			return nil, fmt.Errorf("read queue: %w", err)
 		}
 		m, size, err := q.assemble(ctx, k, raw)
-		if errors.Is(err, errGone) && raw.Sequence != broken {
+		switch {
+		case err == nil:
+		case errors.Is(err, errGone) && raw.Sequence != broken:
 			broken = raw.Sequence // popped meanwhile, or truly broken: look again
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, errGone) || errors.Is(err, errDamaged):
+			// Dropped so that it does not block its queue for ever.
 			_ = q.deleteMsg(ctx, raw.Sequence)
 			return nil, ptp.Errorf(ptp.SystemError, "message %s in %s is damaged and was dropped: %v", m.ID, k.Topic, err)
+		default: // a passing fault: the message stays queued
+			return nil, fmt.Errorf("read message: %w", err)
 		}
 		if !remove {
 			return m, nil
@@ -98,11 +105,11 @@ func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg
 	size, err1 := strconv.ParseInt(raw.Header.Get(hdrSize), 10, 64)
 	chunks, err2 := strconv.Atoi(raw.Header.Get(hdrChunks))
 	if err1 != nil || err2 != nil || size < int64(len(raw.Data)) || chunks < 0 {
-		return m, 0, fmt.Errorf("bad head headers %v", raw.Header)
+		return m, 0, fmt.Errorf("%w: bad head headers %v", errDamaged, raw.Header)
 	}
 	if meta := raw.Header.Get(hdrMeta); meta != "" {
 		if err := json.Unmarshal([]byte(meta), &m.Metadata); err != nil {
-			return m, 0, fmt.Errorf("bad metadata: %w", err)
+			return m, 0, fmt.Errorf("%w: bad metadata: %v", errDamaged, err)
 		}
 	}
 	if chunks == 0 {
@@ -117,12 +124,12 @@ func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg
 			return m, 0, err
 		}
 		if int64(len(m.Payload)+len(c.Data)) > size {
-			return m, 0, fmt.Errorf("chunks longer than %d bytes", size)
+			return m, 0, fmt.Errorf("%w: chunks longer than %d bytes", errDamaged, size)
 		}
 		m.Payload = append(m.Payload, c.Data...)
 	}
 	if int64(len(m.Payload)) != size {
-		return m, 0, fmt.Errorf("chunks hold %d of %d bytes", len(m.Payload), size)
+		return m, 0, fmt.Errorf("%w: chunks hold %d of %d bytes", errDamaged, len(m.Payload), size)
 	}
 	return m, size, nil
 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
 	"time"
 
 	"github.com/ppcmesh/mesh/host/cluster"
@@ -317,5 +320,39 @@ func TestRetriedPushIsStoredOnce(t *testing.T) {
 		if m, _ := q.Pop(ctx, k, 10*time.Millisecond); m != nil {
 			t.Fatalf("a retried push was stored twice")
 		}
+	}
+}
+
+// TestDamagedMessageIsDroppedNotStuck removes a chunk of a stored message
+// behind the queue's back: the pop reports the damage, and the queue moves on.
+func TestDamagedMessageIsDroppedNotStuck(t *testing.T) {
+	ctx := context.Background()
+	n, err := cluster.Start(ctx, cluster.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	q, err := queue.Open(ctx, n.Conn, n.JS, queue.Config{ChunkSize: 64 << 10, DirectGet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	id, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 200<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("next")}); err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := n.JS.Stream(ctx, "PTP")
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject("ptp.c.n.s.t."+id+".2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Pop(ctx, k, time.Second); code(err) != ptp.SystemError || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("pop of a damaged message: %v", err)
+	}
+	if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || string(m.Payload) != "next" {
+		t.Fatalf("queue stuck behind a damaged message: %v %v", m, err)
 	}
 }
