@@ -116,9 +116,6 @@ func TestPeekDoesNotRemoveAndReleaseDrops(t *testing.T) {
 }
 
 func TestLargePayloadRoundTrips(t *testing.T) {
-	if testing.Short() {
-		t.Skip("64 MiB round trips in -short mode")
-	}
 	n := meshtest.Start(t, host.Config{})
 	big := make([]byte, 64<<20)
 	_, _ = rand.Read(big)

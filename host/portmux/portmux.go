@@ -104,9 +104,7 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 			return false, err
 		}
 	}
-	fr := http2.NewFramer(nil, rec)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.MaxHeaderListSize = 1 << 20
+	fr := newSniffFramer(rec)
 	sentSettings := false
 	_ = c.SetReadDeadline(time.Now().Add(m.SettingsWait))
 	for {
@@ -120,8 +118,7 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 					return false, err
 				}
 				_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
-				fr = http2.NewFramer(nil, rec)
-				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+				fr = newSniffFramer(rec) // a framer is done after a read error
 				continue
 			}
 			return false, err
@@ -136,6 +133,14 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 			return strings.HasPrefix(ct, "application/grpc") || sentSettings, nil
 		}
 	}
+}
+
+// newSniffFramer reads frames from r, decoding header blocks.
+func newSniffFramer(r io.Reader) *http2.Framer {
+	fr := http2.NewFramer(nil, r)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.MaxHeaderListSize = 1 << 20
+	return fr
 }
 
 // recorder keeps every byte read through it, for replay.

@@ -18,13 +18,22 @@ import (
 // which measured as a large share of a pop's cost.
 const jsAPI = "$JS.API."
 
-// apiError is the error part of a JetStream API answer.
+// apiError is an error answered by the JetStream API.
 type apiError struct {
-	Error *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("jetstream: %s (err_code %d)", e.Description, e.ErrCode)
+}
+
+// gone reports whether the error says the message is no longer there: not
+// found (10037), sequence not found (10043), or a delete that found nothing
+// (10057 "no message found").
+func (e *apiError) gone() bool {
+	return e.ErrCode == 10037 || e.ErrCode == 10043 || strings.Contains(e.Description, "no message found")
 }
 
 // answerError returns the error an API answer carries, or nil.
@@ -32,14 +41,16 @@ func answerError(data []byte) error {
 	if !bytes.Contains(data, []byte(`"error"`)) {
 		return nil
 	}
-	var a apiError
+	var a struct {
+		Error *apiError `json:"error"`
+	}
 	if err := json.Unmarshal(data, &a); err != nil {
 		return fmt.Errorf("jetstream answered %q", data)
 	}
 	if a.Error == nil {
 		return nil
 	}
-	return fmt.Errorf("jetstream: %s (err_code %d)", a.Error.Description, a.Error.ErrCode)
+	return a.Error
 }
 
 // publish stores msg and waits for the stream's acknowledgement.
@@ -66,12 +77,11 @@ func (q *Queue) deleteMsg(ctx context.Context, seq uint64) error {
 	if bytes.Contains(resp.Data, []byte(`"success":true`)) {
 		return nil
 	}
-	err = answerError(resp.Data)
-	if err == nil || strings.Contains(err.Error(), "no message found") ||
-		strings.Contains(err.Error(), "err_code 10043") || strings.Contains(err.Error(), "err_code 10037") {
-		return errGone
+	var ae *apiError
+	if err := answerError(resp.Data); err != nil && !(errors.As(err, &ae) && ae.gone()) {
+		return err
 	}
-	return err
+	return errGone // neither success nor an error: nothing was deleted
 }
 
 var errGone = errors.New("message is gone")

@@ -1,6 +1,9 @@
 package queue
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Subjects of the session queues. One JetStream stream holds them all:
 //
@@ -68,19 +71,5 @@ func (k Key) queue() string { return k.session() + "." + token(k.Topic) }
 func (k Key) headSubject() string            { return headPrefix + k.queue() }
 func (k Key) chunkSubjects(id string) string { return chunkPrefix + k.queue() + "." + token(id) + ".>" }
 func (k Key) chunkSubject(id string, i int) string {
-	return chunkPrefix + k.queue() + "." + token(id) + "." + itoa(i)
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	var buf [20]byte
-	n := len(buf)
-	for i > 0 {
-		n--
-		buf[n] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(buf[n:])
+	return chunkPrefix + k.queue() + "." + token(id) + "." + strconv.Itoa(i)
 }
