@@ -20,6 +20,7 @@ import (
 
 	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/portmux"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -40,6 +41,8 @@ type Config struct {
 	FullWait        time.Duration // a push waits this long for room before 700; default 30s
 	DefaultPopWait  time.Duration // pop wait when none is given; default 120s
 	MaxPopWait      time.Duration // longest pop wait accepted; default 30m
+	Advertise       string        // the address partners reach this node at, told them when weaving
+	ForwardRetry    time.Duration // how long a push retries an unreachable partner before 607; default 30s
 	NATSListen      string        // optional NATS client port of the embedded server
 	SyncAlways      bool          // fsync every stored message
 	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
@@ -83,6 +86,7 @@ type Host struct {
 	nats  *cluster.NATS
 	queue *queue.Queue
 	ident *node.Store
+	net   *network.Network
 	ln    net.Listener
 	mux   *portmux.Mux
 	grpc  *grpc.Server
@@ -123,31 +127,50 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	if h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
+		RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
 	h.build()
 	return h, nil
+}
+
+// advertise is the address told to partners: the configured one, else the
+// bound address when it names a particular host.
+func (h *Host) advertise() string {
+	if h.cfg.Advertise != "" {
+		return h.cfg.Advertise
+	}
+	if ta, ok := h.ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		return ta.String()
+	}
+	return ""
 }
 
 // build makes the servers over the opened store.
 func (h *Host) build() {
 	drainCtx, drain := context.WithCancel(context.Background())
 	h.drain = drain
-	svc := api.NewService(h.queue, h.ident, api.Limits{
+	svc := api.NewService(h.queue, h.ident, h.net, api.Limits{
 		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait}, drainCtx)
 	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
 	h.grpc = grpc.NewServer(
+		grpc.Creds(network.ServerCreds()),
 		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 	)
 	api.RegisterGRPC(h.grpc, svc)
-	handler := api.NewHandler(svc, h.ident, h.queue, api.HTTPConfig{
+	handler := api.NewHandler(svc, h.ident, h.queue, h.net, api.HTTPConfig{
 		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready})
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	h.http = &http.Server{Handler: handler, Protocols: protocols,
-		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute}
+		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute,
+		ConnContext: api.ConnContext}
 	h.mux = portmux.New(h.ln)
+	h.mux.TLS = h.net.ServerTLS()
 }
 
 // Addr is the address the node listens on.
@@ -218,6 +241,10 @@ func (h *Host) shutdown() {
 func (h *Host) Close() {
 	if h.ln != nil {
 		_ = h.ln.Close()
+	}
+	if h.net != nil {
+		h.net.Close()
+		h.net = nil
 	}
 	if h.queue != nil {
 		h.queue.Close()

@@ -46,6 +46,10 @@ func mapHeaders(m map[string]string) headers {
 // timeout override the body's.
 func applyHeaders(get headers, r *Request) error {
 	r.Session = get(ptp.HeaderSessionID)
+	r.Source = get(ptp.HeaderSourceNodeID)
+	if r.Source == "" {
+		r.Source = get(ptp.HeaderFromNodeID)
+	}
 	r.TargetNode = get(ptp.HeaderTargetNodeID)
 	r.TargetInst = get(ptp.HeaderTargetInstID)
 	if t := get(ptp.HeaderTopic); t != "" {

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
+	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -38,6 +43,39 @@ func grpcHeaders(ctx context.Context) headers {
 	}
 }
 
+// messageMetadata is a message's own metadata among an Inbound's headers.
+func messageMetadata(md map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range md {
+		if !ptp.Reserved(k) {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type connKey struct{}
+
+// ConnContext is the http.Server hook that lets handlers see which
+// connection, and which TLS peer, a request came on.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, network.ConnOf(c))
+}
+
+// connOf returns the connection a call came on, over gRPC or HTTP.
+func connOf(ctx context.Context) *network.Conn {
+	if p, ok := peer.FromContext(ctx); ok {
+		if c, ok := p.AuthInfo.(*network.Conn); ok {
+			return c
+		}
+	}
+	c, _ := ctx.Value(connKey{}).(*network.Conn)
+	return c
+}
+
 func transportOut(r Reply) *ptp.TransportOutbound {
 	return &ptp.TransportOutbound{Code: string(r.Code), Message: r.Message, Payload: r.Payload, Metadata: r.Metadata}
 }
@@ -55,6 +93,7 @@ func (t *transportServer) do(ctx context.Context, r Request, body map[string]str
 	if err := applyHeaders(chain(grpcHeaders(ctx), mapHeaders(body)), &r); err != nil {
 		return transportOut(fail(err)), nil
 	}
+	r.Conn = connOf(ctx)
 	return transportOut(t.svc.Do(ctx, r)), nil
 }
 
@@ -87,6 +126,10 @@ func (p *protocolServer) invoke(ctx context.Context, in *ptp.Inbound) *ptp.Outbo
 	if r, err := decodeInvoke(get, in.Payload); err != nil {
 		rep = fail(err)
 	} else {
+		if r.Method == ptp.Push && r.Metadata == nil {
+			r.Metadata = messageMetadata(in.Metadata)
+		}
+		r.Conn = connOf(ctx)
 		rep = p.svc.Do(ctx, r)
 	}
 	return &ptp.Outbound{Code: string(rep.Code), Message: rep.Message, Payload: rep.Payload, Metadata: rep.Metadata}
@@ -97,18 +140,38 @@ func (p *protocolServer) Invoke(ctx context.Context, in *ptp.Inbound) (*ptp.Outb
 }
 
 // Transport answers each Inbound of the stream in order, so that pushes on
-// one stream keep their order in the queue.
+// one stream keep their order in the queue. When the node stops, the stream
+// ends after the message in hand; the partner retries what was unanswered.
 func (p *protocolServer) Transport(stream ptp.PrivateTransferProtocol_TransportServer) error {
+	ins := make(chan *ptp.Inbound)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			in, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case ins <- in:
+			case <-stream.Context().Done():
+				return
+			}
+		}
+	}()
 	for {
-		in, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		select {
+		case in := <-ins:
+			if err := stream.Send(p.invoke(stream.Context(), in)); err != nil {
+				return err
+			}
+		case err := <-errc:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err
-		}
-		if err := stream.Send(p.invoke(stream.Context(), in)); err != nil {
-			return err
+		case <-p.svc.drain.Done():
+			return status.Error(codes.Unavailable, "node stopping")
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -20,6 +21,7 @@ type Handler struct {
 	svc        *Service
 	ident      *node.Store
 	queue      *queue.Queue
+	net        *network.Network
 	ready      func(context.Context) error
 	maxBody    int64
 	adminToken string
@@ -34,8 +36,8 @@ type HTTPConfig struct {
 }
 
 // NewHandler builds the HTTP routes.
-func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, cfg HTTPConfig) *Handler {
-	h := &Handler{svc: svc, ident: ident, queue: q, ready: cfg.Ready, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
+func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
+	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
 	r := chi.NewRouter()
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
@@ -48,10 +50,11 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, cfg HTTPConfig)
 		r.Post("/invoke", h.invokeHandler)
 		r.Post("/transport", h.invokeHandler)
 	})
-	r.Group(func(r chi.Router) {
-		r.Use(h.adminOnly)
-		r.Post("/v1/interconn/node/refresh", h.nodeRefresh)
-		r.Get("/v1/interconn/node", h.nodeGet)
+	r.Group(func(c chi.Router) {
+		c.Use(h.adminOnly)
+		c.Post("/v1/interconn/node/refresh", h.nodeRefresh)
+		c.Get("/v1/interconn/node", h.nodeGet)
+		h.netRoutes(c, r)
 	})
 	h.router = r
 	return h
@@ -60,9 +63,13 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, cfg HTTPConfig)
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
 
 // adminOnly lets through loopback callers, and others presenting the admin
-// bearer token.
+// bearer token; never a partner node (a caller with a client certificate).
 func (h *Handler) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if connOf(r.Context()).HasCert() {
+			writeReply(w, r, fail(ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")))
+			return
+		}
 		if isLoopback(r.RemoteAddr) || h.hasToken(r) {
 			next.ServeHTTP(w, r)
 			return

@@ -39,6 +39,7 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, r, fail(err))
 		return
 	}
+	req.Conn = connOf(r.Context())
 	writeReply(w, r, h.svc.Do(r.Context(), req))
 }
 
@@ -55,6 +56,7 @@ func (h *Handler) readChan(w http.ResponseWriter, r *http.Request, m ptp.Method)
 	} else if req, err = decodeJSON(m, body); err != nil {
 		return req, err
 	}
+	req.Conn = connOf(r.Context())
 	return req, applyHeaders(r.Header.Get, &req)
 }
 

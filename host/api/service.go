@@ -10,6 +10,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -26,6 +27,8 @@ type Request struct {
 	Payload    []byte
 	Metadata   map[string]string // message metadata, for push
 	MessageID  string            // optional id chosen by the sender
+	Source     string            // the source node the headers claim, if any
+	Conn       *network.Conn     // the connection it came on; nil for in-process calls
 }
 
 // Reply is the answer to a Request.
@@ -46,28 +49,46 @@ type Limits struct {
 type Service struct {
 	queue  *queue.Queue
 	ident  *node.Store
+	net    *network.Network
 	limits Limits
 	drain  context.Context // cancelled when the node stops: blocked pops return
 }
 
-// NewService returns a Service over q for the node described by ident.
-// Cancelling drain makes blocked pops return empty at once.
-func NewService(q *queue.Queue, ident *node.Store, limits Limits, drain context.Context) *Service {
+// NewService returns a Service over q for the node described by ident,
+// forwarding to partners through net. Cancelling drain makes blocked pops
+// return empty at once.
+func NewService(q *queue.Queue, ident *node.Store, net *network.Network, limits Limits, drain context.Context) *Service {
 	if limits.DefaultPopWait <= 0 {
 		limits.DefaultPopWait = 120 * time.Second
 	}
 	if limits.MaxPopWait <= 0 {
 		limits.MaxPopWait = 30 * time.Minute
 	}
-	return &Service{queue: q, ident: ident, limits: limits, drain: drain}
+	return &Service{queue: q, ident: ident, net: net, limits: limits, drain: drain}
 }
 
-// Do carries out r.
+// Do carries out r: for a container, on this node's queues or by forwarding
+// a push to the partner it targets; for a partner, only a push to this node.
 func (s *Service) Do(ctx context.Context, r Request) Reply {
-	k, err := s.key(r)
+	if err := checkRequest(r); err != nil {
+		return fail(err)
+	}
+	partner, err := s.net.Caller(r.Conn, r.Source)
 	if err != nil {
 		return fail(err)
 	}
+	id := s.ident.Current()
+	local := isLocal(r, id)
+	switch {
+	case partner != "" && r.Method != ptp.Push:
+		return fail(ptp.Errorf(ptp.NotPermitted, "partner %s may only deliver (push); %s is for this node's own containers", partner, r.Method))
+	case partner != "" && !local:
+		return fail(ptp.Errorf(ptp.NotPermitted, "partner %s asked this node (%s) to relay to %q: partners deliver only to the node they call",
+			partner, id.NodeID, r.TargetNode+r.TargetInst))
+	case r.Method == ptp.Push && !local:
+		return s.forward(ctx, r)
+	}
+	k := queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}
 	switch r.Method {
 	case ptp.Push:
 		id, err := s.queue.Push(ctx, k, queue.Message{ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
@@ -107,21 +128,31 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 	return found(m, err)
 }
 
-// key checks r and names its queue. Messages for this node are queued under
-// its node id; other targets are partners, which the forwarding path serves.
-func (s *Service) key(r Request) (queue.Key, error) {
+// forward delivers a push to the partner it targets.
+func (s *Service) forward(ctx context.Context, r Request) Reply {
+	rc, err := s.net.Forward(ctx, r.TargetNode, r.TargetInst, network.Delivery{
+		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
+	if err != nil {
+		return fail(err)
+	}
+	rep := Reply{Code: ptp.OK, Message: "delivered to " + rc.Node,
+		Metadata: map[string]string{ptp.HeaderMessageID: rc.ID, ptp.HeaderDelivery: "delivered"}}
+	if rc.Queued {
+		rep.Message = rc.Node + " is unreachable: queued in the outbox, to be delivered when it returns"
+		rep.Metadata[ptp.HeaderDelivery] = "queued"
+	}
+	return rep
+}
+
+// checkRequest checks what every request needs.
+func checkRequest(r Request) error {
 	if r.Session == "" {
-		return queue.Key{}, ptp.Errorf(ptp.BadRequest, "missing session id: set header %s", ptp.HeaderSessionID)
+		return ptp.Errorf(ptp.BadRequest, "missing session id: set header %s", ptp.HeaderSessionID)
 	}
 	if r.Topic == "" && r.Method != ptp.Release {
-		return queue.Key{}, ptp.Errorf(ptp.BadRequest, "missing topic: set it in the body or header %s", ptp.HeaderTopic)
+		return ptp.Errorf(ptp.BadRequest, "missing topic: set it in the body or header %s", ptp.HeaderTopic)
 	}
-	id := s.ident.Current()
-	if r.Method == ptp.Push && !isLocal(r, id) {
-		return queue.Key{}, ptp.Errorf(ptp.NotWoven, "target node %q (inst %q) is not this node (%q) and is not woven with it",
-			r.TargetNode, r.TargetInst, id.NodeID)
-	}
-	return queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}, nil
+	return nil
 }
 
 func isLocal(r Request, id node.Identity) bool {

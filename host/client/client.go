@@ -33,6 +33,7 @@ type HTTP struct {
 	URL     string // http://host:port
 	Session string
 	Raw     bool
+	Target  string       // target node of pushes; empty for this node
 	Client  *http.Client // default http.DefaultClient
 }
 
@@ -73,6 +74,9 @@ func (c *HTTP) do(method, topic string, body []byte, ctype string, timeout int) 
 	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set(ptp.HeaderSessionID, c.Session)
+	if c.Target != "" && method == "push" {
+		req.Header.Set(ptp.HeaderTargetNodeID, c.Target)
+	}
 	if topic != "" {
 		req.Header.Set(ptp.HeaderTopic, topic)
 	}
@@ -119,6 +123,7 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 type GRPC struct {
 	C       ptp.PrivateTransferTransportClient
 	Session string
+	Target  string // target node of pushes; empty for this node
 }
 
 // NewGRPC returns a client for session over cc.
@@ -133,7 +138,11 @@ func (c *GRPC) Ctx() context.Context {
 
 // Push pushes payload to topic.
 func (c *GRPC) Push(topic string, payload []byte) (ptp.Code, error) {
-	out, err := c.C.Push(c.Ctx(), &ptp.PushInbound{Topic: topic, Payload: payload})
+	ctx := c.Ctx()
+	if c.Target != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, ptp.HeaderTargetNodeID, c.Target)
+	}
+	out, err := c.C.Push(ctx, &ptp.PushInbound{Topic: topic, Payload: payload})
 	if err != nil {
 		return "", err
 	}

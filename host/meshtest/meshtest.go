@@ -25,6 +25,8 @@ type Node struct {
 	Host *host.Host
 	Addr string // host:port
 	URL  string // http://host:port
+	ID   string // node id, once identified
+	Inst string // institution id, once identified
 	stop context.CancelFunc
 	done chan error
 }
@@ -74,6 +76,34 @@ type Reply struct {
 	Status   int               `json:"-"`
 	Body     string            `json:"-"`
 }
+
+// Decode decodes Content into v.
+func (r Reply) Decode(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Content, v); err != nil {
+		tb.Fatalf("content of %s: %v", r.Body, err)
+	}
+}
+
+// Get fetches url and decodes the JSON reply.
+func Get(tb testing.TB, url string) Reply {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var r Reply
+	if err := json.Unmarshal(data, &r); err != nil {
+		tb.Fatalf("GET %s: reply is not JSON (%d): %q", url, resp.StatusCode, data)
+	}
+	r.Status, r.Body = resp.StatusCode, string(data)
+	return r
+}
+
+// defaultWait bounds polls for state that settles in milliseconds.
+const defaultWait = 20 * time.Second
 
 // Bytes decodes Content as the base64 bytes of a chan reply (nil if absent).
 func (r Reply) Bytes() []byte {

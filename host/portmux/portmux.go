@@ -3,6 +3,9 @@
 // knowledge goes to grpc-go's own server transport when its first request has
 // content-type application/grpc, and to the HTTP server (h2c) otherwise.
 // The bytes read are replayed, so each server sees the connection whole.
+// When the mux has a TLS configuration, a connection opening with a TLS
+// handshake is terminated here and its plaintext is sniffed the same way;
+// TLSState gives the servers the handshake's outcome (peer certificates).
 //
 // grpc-go's native transport is used rather than grpc.Server.ServeHTTP, which
 // is much slower; see RATIONALE.md.
@@ -10,6 +13,7 @@ package portmux
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -34,6 +38,9 @@ type Mux struct {
 	// SETTINGS before the mux sends the server's SETTINGS itself: some gRPC
 	// clients (grpc-java) wait for them before the first request. Default 100ms.
 	SettingsWait time.Duration
+	// TLS, when set, terminates connections that open with a TLS handshake.
+	// Plaintext connections are still served.
+	TLS *tls.Config
 }
 
 // New wraps ln. Call Serve to start accepting.
@@ -72,16 +79,37 @@ func (m *Mux) Serve() error {
 // Close stops accepting.
 func (m *Mux) Close() error { return m.ln.Close() }
 
+// tlsRecord is the first byte of a TLS handshake record.
+const tlsRecord = 0x16
+
 func (m *Mux) route(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		c.Close()
+		return
+	}
+	var tc *tls.Conn
+	if first[0] == tlsRecord && m.TLS != nil {
+		tc = tls.Server(&replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}, m.TLS)
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return
+		}
+		c = tc
+		first[0] = 0
+	}
 	rec := &recorder{r: c}
+	if tc == nil {
+		rec.buf = append(rec.buf, first[0])
+	}
 	isGRPC, err := m.sniff(c, rec)
 	if err != nil {
 		c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	conn := &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c)}
+	conn := &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c), tls: tc}
 	target := m.http
 	if isGRPC {
 		target = m.grpc
@@ -94,7 +122,11 @@ func (m *Mux) route(c net.Conn) {
 // sniff reads the connection's opening and says whether it is gRPC.
 func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 	var b [len(preface)]byte
-	for n := 0; n < len(b); {
+	n := copy(b[:], rec.buf)
+	if !strings.HasPrefix(preface, string(b[:n])) {
+		return false, nil
+	}
+	for n < len(b) {
 		k, err := rec.Read(b[n:])
 		if k > 0 && !strings.HasPrefix(preface, string(b[:n+k])) {
 			return false, nil // HTTP/1.x
@@ -158,10 +190,22 @@ func (r *recorder) Read(p []byte) (int, error) {
 // replayConn reads the sniffed bytes again, then the connection.
 type replayConn struct {
 	net.Conn
-	r io.Reader
+	r   io.Reader
+	tls *tls.Conn // the terminated TLS connection under it, if any
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// TLSState returns the TLS state of a connection the mux delivered, or nil
+// when it came in plaintext.
+func TLSState(c net.Conn) *tls.ConnectionState {
+	rc, ok := c.(*replayConn)
+	if !ok || rc.tls == nil {
+		return nil
+	}
+	st := rc.tls.ConnectionState()
+	return &st
+}
 
 // listener is a net.Listener fed by the mux.
 type listener struct {

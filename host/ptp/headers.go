@@ -1,5 +1,7 @@
 package ptp
 
+import "strings"
+
 // Header names of PTP/1.0. They travel as gRPC metadata or HTTP headers and
 // are matched case-insensitively (gRPC metadata keys are lower case).
 const (
@@ -22,7 +24,15 @@ const (
 	HeaderMessage     = "x-ptp-message"      // reply message, on raw HTTP replies
 	HeaderMessageID   = "x-mesh-message-id"  // a message's id, for de-duplication
 	HeaderContentSize = "x-mesh-size"        // payload size in bytes
+	HeaderDelivery    = "x-mesh-delivery"    // on a forwarded push: "delivered", or "queued" in the outbox
 )
 
 // Version is the protocol version this node speaks.
 const Version = "1.0"
+
+// Reserved reports whether a metadata key is a protocol header (x-ptp-* or
+// x-mesh-*) rather than a message's own metadata.
+func Reserved(key string) bool {
+	k := strings.ToLower(key)
+	return strings.HasPrefix(k, "x-ptp-") || strings.HasPrefix(k, "x-mesh-")
+}

@@ -28,7 +28,7 @@ func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, e
 	name := k.queue()
 	for {
 		woken := q.waiters.add(name)
-		m, err := q.take(ctx, k, true)
+		m, err := q.take(ctx, k, true, "")
 		if m != nil || err != nil {
 			q.waiters.remove(name, woken)
 			return m, err
@@ -49,12 +49,20 @@ func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, e
 // Peek returns the head of queue k without removing it, or nil when the queue
 // is empty. It never waits.
 func (q *Queue) Peek(ctx context.Context, k Key) (*Message, error) {
-	return q.take(ctx, k, false)
+	return q.take(ctx, k, false, "")
+}
+
+// Remove deletes message id if it is the head of queue k; a message gone
+// already is no error. The outbox removes what it has delivered with it.
+func (q *Queue) Remove(ctx context.Context, k Key, id string) error {
+	_, err := q.take(ctx, k, true, id)
+	return err
 }
 
 // take reads the head of queue k and, when remove is set, deletes it. A
 // delete that finds the message gone lost a race with another pop: look again.
-func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) {
+// When want is set, only message want is taken.
+func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Message, error) {
 	var broken uint64 // a head whose chunks were missing once
 	for {
 		if q.released.has(k.session()) {
@@ -66,6 +74,9 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool) (*Message, error) 
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read queue: %w", err)
+		}
+		if want != "" && raw.Header.Get(hdrID) != want {
+			return nil, nil
 		}
 		m, size, err := q.assemble(ctx, k, raw)
 		switch {

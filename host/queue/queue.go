@@ -181,6 +181,22 @@ func (q *Queue) Ready(ctx context.Context) error {
 	return err
 }
 
+// Keys lists the queues of node that hold messages, with how many each
+// holds.
+func (q *Queue) Keys(ctx context.Context, node string) (map[Key]uint64, error) {
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(headPrefix+token(node)+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("list queues of %s: %w", node, err)
+	}
+	out := make(map[Key]uint64, len(info.State.Subjects))
+	for s, n := range info.State.Subjects {
+		if k, ok := keyOf(s); ok {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
 // isGone reports whether err says a message is no longer there.
 func isGone(err error) bool {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {

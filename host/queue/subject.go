@@ -73,3 +73,44 @@ func (k Key) chunkSubjects(id string) string { return chunkPrefix + k.queue() + 
 func (k Key) chunkSubject(id string, i int) string {
 	return chunkPrefix + k.queue() + "." + token(id) + "." + strconv.Itoa(i)
 }
+
+// untoken reverses token.
+func untoken(t string) (string, bool) {
+	if t == "=" {
+		return "", true
+	}
+	if !strings.Contains(t, "=") {
+		return t, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(t); i++ {
+		if t[i] != '=' {
+			b.WriteByte(t[i])
+			continue
+		}
+		if i+2 >= len(t) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(t[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), true
+}
+
+// keyOf reads the key of a head subject.
+func keyOf(subject string) (Key, bool) {
+	parts := strings.Split(strings.TrimPrefix(subject, headPrefix), ".")
+	if len(parts) != 3 {
+		return Key{}, false
+	}
+	var k Key
+	var ok1, ok2, ok3 bool
+	k.Node, ok1 = untoken(parts[0])
+	k.Session, ok2 = untoken(parts[1])
+	k.Topic, ok3 = untoken(parts[2])
+	return k, ok1 && ok2 && ok3
+}

@@ -1,0 +1,294 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// link is the pooled connection to one partner: one gRPC connection (one
+// TCP/TLS connection carrying every call) and an HTTP client, built for one
+// revision of the route and replaced when the route changes.
+type link struct {
+	node    string
+	rev     uint64
+	addr    Address
+	cc      *grpc.ClientConn
+	proto   ptp.PrivateTransferProtocolClient
+	http    *http.Client
+	base    string // scheme://host:port for HTTP calls
+	streams []*stream
+	cancel  context.CancelFunc
+}
+
+// links holds one link per partner.
+type links struct {
+	n  *Network
+	mu sync.Mutex
+	m  map[string]*link
+}
+
+func newLinks(n *Network) *links { return &links{n: n, m: make(map[string]*link)} }
+
+// get returns the link to route e, building it on first use or when the
+// route has changed since.
+func (ls *links) get(e *entry) (*link, error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l, ok := ls.m[e.NodeID]; ok && l.rev == e.rev {
+		return l, nil
+	}
+	l, err := ls.n.dial(e)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := ls.m[e.NodeID]; ok {
+		// Calls in flight on the old link finish: close it a little later.
+		time.AfterFunc(time.Minute, old.close)
+	}
+	ls.m[e.NodeID] = l
+	return l, nil
+}
+
+func (ls *links) drop(id string) {
+	ls.mu.Lock()
+	l := ls.m[id]
+	delete(ls.m, id)
+	ls.mu.Unlock()
+	if l != nil {
+		l.close()
+	}
+}
+
+func (ls *links) closeAll() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for id, l := range ls.m {
+		l.close()
+		delete(ls.m, id)
+	}
+}
+
+// dial builds the link to e. gRPC connects lazily, so dial does not wait
+// for the partner.
+func (n *Network) dial(e *entry) (*link, error) {
+	if e.Address == "" {
+		return nil, ptp.Errorf(ptp.BadAddress, "route to node %s has no address", e.NodeID)
+	}
+	a, err := ParseAddress(e.Address)
+	if err != nil {
+		return nil, err
+	}
+	if !a.TLS && !e.AllowPlaintext {
+		return nil, ptp.Errorf(ptp.BadAddress, "address %q is plaintext and the route does not allow it", e.Address)
+	}
+	creds := insecure.NewCredentials()
+	tr := &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Minute}
+	scheme := "http"
+	if a.TLS {
+		tc := n.clientTLS(e)
+		creds = credentials.NewTLS(tc)
+		tr.TLSClientConfig = tc.Clone()
+		scheme = "https"
+	}
+	limit := int(n.cfg.MaxMessage) + 1<<20
+	cc, err := grpc.NewClient(a.Host, grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: true}),
+		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20))
+	if err != nil {
+		return nil, ptp.Errorf(ptp.BadAddress, "partner %s at %s: %v", e.NodeID, e.Address, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &link{node: e.NodeID, rev: e.rev, addr: a, cc: cc, proto: ptp.NewPrivateTransferProtocolClient(cc),
+		http: &http.Client{Transport: tr}, base: scheme + "://" + a.Host, cancel: cancel}
+	for range n.cfg.Streams {
+		l.streams = append(l.streams, &stream{link: l, ctx: ctx})
+	}
+	return l, nil
+}
+
+func (l *link) close() {
+	l.cancel()
+	_ = l.cc.Close()
+	l.http.CloseIdleConnections()
+}
+
+// postJSON posts body to path on the partner and checks the PTP code.
+func (l *link) postJSON(ctx context.Context, path string, body any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	return l.doHTTP(req)
+}
+
+// doHTTP sends req and reads the PTP code of the JSON reply.
+func (l *link) doHTTP(req *http.Request) error {
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return unreachable(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var out struct {
+		Code    ptp.Code `json:"code"`
+		Message string   `json:"message"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil || out.Code == "" {
+		return ptp.Errorf(ptp.Incompatible, "reply %d is not PTP: %.200q", resp.StatusCode, data)
+	}
+	return partnerCode(out.Code, out.Message)
+}
+
+// invoke delivers one push with PrivateTransferProtocol.invoke.
+func (l *link) invoke(ctx context.Context, in *ptp.Inbound) error {
+	out, err := l.proto.Invoke(ctx, in)
+	if err != nil {
+		return unreachable(err)
+	}
+	return partnerCode(ptp.Code(out.Code), out.Message)
+}
+
+// invokeHTTP delivers one push with the HTTP form of invoke.
+func (l *link) invokeHTTP(ctx context.Context, in *ptp.Inbound) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/v1/interconn/chan/invoke", bytes.NewReader(in.Payload))
+	for k, v := range in.Metadata {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	return l.doHTTP(req)
+}
+
+// stream is one PrivateTransferProtocol.transport stream: pushes are sent
+// without waiting for the previous answer, and answers come back in order.
+type stream struct {
+	link *link
+	ctx  context.Context
+
+	mu      sync.Mutex // serialises sends and the order of waiting
+	s       ptp.PrivateTransferProtocol_TransportClient
+	waiting chan chan error // answers owed, in send order
+}
+
+// maxInFlight bounds the pushes in flight on one stream.
+const maxInFlight = 256
+
+// send delivers in on the stream and waits for its answer.
+func (s *stream) send(ctx context.Context, in *ptp.Inbound) error {
+	done := make(chan error, 1)
+	s.mu.Lock()
+	if s.s == nil {
+		st, err := s.link.proto.Transport(s.ctx)
+		if err != nil {
+			s.mu.Unlock()
+			return unreachable(err)
+		}
+		s.s, s.waiting = st, make(chan chan error, maxInFlight)
+		go s.receive(st, s.waiting)
+	}
+	st, waiting := s.s, s.waiting
+	waiting <- done
+	err := st.Send(in)
+	s.mu.Unlock()
+	if err != nil {
+		s.broken(st)
+		return unreachable(err)
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// receive hands each answer to the send waiting for it. When the stream
+// ends, every send still waiting fails, to be retried.
+func (s *stream) receive(st ptp.PrivateTransferProtocol_TransportClient, waiting chan chan error) {
+	for {
+		out, err := st.Recv()
+		if err != nil {
+			s.broken(st)
+			for {
+				select {
+				case w := <-waiting:
+					w <- unreachable(err)
+				default:
+					return
+				}
+			}
+		}
+		select {
+		case w := <-waiting:
+			w <- partnerCode(ptp.Code(out.Code), out.Message)
+		default:
+			s.broken(st) // an answer nobody asked for: the stream is out of step
+		}
+	}
+}
+
+// broken forgets st so that the next send opens a new stream.
+func (s *stream) broken(st ptp.PrivateTransferProtocol_TransportClient) {
+	s.mu.Lock()
+	if s.s == st {
+		s.s = nil
+		_ = st.CloseSend()
+	}
+	s.mu.Unlock()
+}
+
+// partnerCode turns the code a partner answered with into an error.
+func partnerCode(c ptp.Code, msg string) error {
+	if c == ptp.OK {
+		return nil
+	}
+	return &ptp.Error{Code: c, Msg: msg}
+}
+
+// transportError is a failure to reach the partner at all.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+func unreachable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transportError{err: err}
+}
+
+// retryable says whether another attempt may succeed.
+func retryable(err error) bool {
+	var te *transportError
+	if errors.As(err, &te) {
+		return true
+	}
+	var pe *ptp.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case ptp.BufferFull, ptp.SystemError, ptp.Timeout:
+			return true
+		}
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// outgoing is the metadata of a push to a partner, also sent as gRPC
+// metadata for peers that read only that.
+func outgoingCtx(ctx context.Context, md map[string]string) context.Context {
+	return metadata.NewOutgoingContext(ctx, metadata.New(md))
+}

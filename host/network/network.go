@@ -1,0 +1,105 @@
+// Package network weaves this node with partner nodes of other institutions
+// and carries messages to them. It keeps the partner routes (persisted in a
+// JetStream KV bucket, watched by every replica), runs the weave handshake
+// that exchanges public root certificates and an authorisation code, tells
+// which partner an inbound call comes from by its client certificate, and
+// forwards pushes over pooled mTLS connections with retries, keepalives and
+// an optional durable outbox.
+package network
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/queue"
+)
+
+// Config tunes forwarding. Zero fields take the defaults.
+type Config struct {
+	Advertise      string        // the address partners reach this node at, sent in the handshake
+	RetryFor       time.Duration // how long a push keeps retrying an unreachable partner; default 30s
+	AttemptTimeout time.Duration // one delivery attempt; default 60s
+	OutboxRetry    time.Duration // longest pause between outbox delivery rounds; default 30s
+	MaxMessage     int64         // largest message to forward; default 128 MiB
+	Streams        int           // transport streams per partner; default 4
+	Replicas       int           // KV replicas; default 1
+	Logger         *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.RetryFor <= 0 {
+		c.RetryFor = 30 * time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 60 * time.Second
+	}
+	if c.OutboxRetry <= 0 {
+		c.OutboxRetry = 30 * time.Second
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 128 << 20
+	}
+	if c.Streams <= 0 {
+		c.Streams = 4
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Network is this node's view of its partners.
+type Network struct {
+	cfg    Config
+	log    *slog.Logger
+	ident  *node.Store
+	queue  *queue.Queue
+	routes *table
+	links  *links
+	outbox *outbox
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	certMu  sync.Mutex
+	cert    *tls.Certificate
+	certPEM []byte
+}
+
+// Open loads the partner routes and starts watching them and delivering
+// parked messages. Close stops it.
+func Open(ctx context.Context, js jetstream.JetStream, ident *node.Store, q *queue.Queue, cfg Config) (*Network, error) {
+	cfg.defaults()
+	routes, err := openTable(ctx, js, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	n := &Network{cfg: cfg, log: cfg.Logger, ident: ident, queue: q, routes: routes, cancel: cancel}
+	if err := routes.watch(wctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	n.links = newLinks(n)
+	n.outbox = newOutbox(n)
+	if err := n.outbox.load(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	n.done.Go(func() { n.outbox.run(wctx) })
+	return n, nil
+}
+
+// Close stops the outbox and closes partner connections.
+func (n *Network) Close() {
+	n.cancel()
+	n.done.Wait()
+	n.links.closeAll()
+}

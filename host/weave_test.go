@@ -1,0 +1,108 @@
+package host_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"testing"
+
+	"github.com/ppcmesh/mesh/host"
+	"github.com/ppcmesh/mesh/host/meshtest"
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// pair starts two nodes, identified as institutions A and B and woven.
+func pair(t testing.TB, extra map[string]any) (a, b *meshtest.Node) {
+	t.Helper()
+	a, b = meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
+	a.Identify(t, "node-a", "inst-a")
+	b.Identify(t, "node-b", "inst-b")
+	meshtest.Weave(t, a, b, extra)
+	return a, b
+}
+
+func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
+	a, b := meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
+	a.Identify(t, "node-a", "inst-a")
+	b.Identify(t, "node-b", "inst-b")
+	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "inst_id": "inst-b", "address": b.Addr}, ptp.OK)
+	var ra, rb struct {
+		State, Awaiting, Code string
+	}
+	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK).Decode(t, &ra)
+	meshtest.Get(t, b.URL+"/v1/interconn/net/node-a").Decode(t, &rb)
+	if ra.State != "pending" || ra.Awaiting != "partner" || rb.State != "pending" || rb.Awaiting != "us" {
+		t.Fatalf("after weave: A sees %+v, B sees %+v", ra, rb)
+	}
+	if ra.Code == "" || ra.Code != rb.Code {
+		t.Fatalf("authorisation codes differ: A %q, B %q", ra.Code, rb.Code)
+	}
+	// Pushing before the ack is refused: B is not woven yet.
+	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
+	if code, _ := c.Push("t", []byte("early")); code != ptp.NotWoven {
+		t.Fatalf("push before ack: %s", code)
+	}
+	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a", "code": "WRON-GCOD"}, ptp.CertificateError)
+	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a", "code": rb.Code}, ptp.OK)
+	meshtest.WaitFor(t, 10e9, "A to learn of the ack", func() bool { return a.RouteState(t, "node-b") == "woven" })
+	if code, err := c.Push("t", []byte("now")); code != ptp.OK {
+		t.Fatalf("push after ack: %s %v", code, err)
+	}
+}
+
+func TestCrossPushPopBothWays(t *testing.T) {
+	a, b := pair(t, nil)
+	for _, tc := range []struct {
+		name      string
+		from, to  *meshtest.Node
+		push, pop func(n *meshtest.Node, target string) meshtest.Client
+	}{
+		{"grpc A to B", a, b, grpcClient(t), grpcClient(t)},
+		{"http B to A", b, a, httpClient, httpClient},
+		{"http A to B", a, b, httpClient, grpcClient(t)},
+		{"grpc B to A", b, a, grpcClient(t), httpClient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			push, pop := tc.push(tc.from, tc.to.ID), tc.pop(tc.to, "")
+			for i := range 20 {
+				if code, err := push.Push("t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
+					t.Fatalf("push %d: %s %v", i, code, err)
+				}
+			}
+			for i := range 20 {
+				got, code, err := pop.Pop("t", 5000)
+				if code != ptp.OK || string(got) != fmt.Sprintf("m%d", i) {
+					t.Fatalf("pop %d: %q %s %v", i, got, code, err)
+				}
+			}
+		})
+	}
+}
+
+func grpcClient(t *testing.T) func(n *meshtest.Node, target string) meshtest.Client {
+	return func(n *meshtest.Node, target string) meshtest.Client {
+		c := meshtest.NewGRPCClient(meshtest.Dial(t, n.Addr), "sess-"+target)
+		c.Session = "cross"
+		c.Target = target
+		return c
+	}
+}
+
+func httpClient(n *meshtest.Node, target string) meshtest.Client {
+	return &meshtest.HTTPClient{URL: n.URL, Session: "cross", Target: target}
+}
+
+func Test64MiBAcrossNodes(t *testing.T) {
+	a, b := pair(t, nil)
+	big := make([]byte, 64<<20)
+	_, _ = rand.Read(big)
+	push := &meshtest.HTTPClient{URL: a.URL, Session: "big", Target: b.ID, Raw: true}
+	if code, err := push.Push("tensor", big); code != ptp.OK {
+		t.Fatalf("push: %s %v", code, err)
+	}
+	pop := meshtest.NewGRPCClient(meshtest.Dial(t, b.Addr), "big")
+	got, code, err := pop.Pop("tensor", 10000)
+	if code != ptp.OK || !bytes.Equal(got, big) {
+		t.Fatalf("pop: %d bytes, %s %v", len(got), code, err)
+	}
+}
