@@ -65,3 +65,19 @@ func (n *Node) RouteState(tb testing.TB, id string) string {
 	g.Decode(tb, &route)
 	return route.State
 }
+
+// Public is the public identity a node shows.
+type Public struct {
+	NodeID  string `json:"node_id"`
+	InstID  string `json:"inst_id"`
+	RootCrt string `json:"root_crt"`
+	Crt     string `json:"crt"`
+}
+
+// Public fetches n's public identity.
+func (n *Node) Public(tb testing.TB) Public {
+	tb.Helper()
+	var p Public
+	Get(tb, n.URL+"/v1/interconn/node").Decode(tb, &p)
+	return p
+}
