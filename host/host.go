@@ -179,6 +179,9 @@ func (h *Host) Addr() net.Addr { return h.ln.Addr() }
 // Stats returns the node's running totals.
 func (h *Host) Stats() queue.Stats { return h.queue.Stats() }
 
+// NetworkStats returns the node's forwarding totals.
+func (h *Host) NetworkStats() network.Stats { return h.net.Stats() }
+
 // Ready reports whether the node can serve: its store answers.
 func (h *Host) Ready(ctx context.Context) error {
 	if err := h.nats.Ready(ctx); err != nil {

@@ -69,6 +69,9 @@ func TestPartnerRestartMidStream(t *testing.T) {
 	case <-time.After(120 * time.Second):
 		t.Fatalf("pushes stuck after %d", pushed.Load())
 	}
+	if a.Host.NetworkStats().Retries == 0 {
+		t.Fatal("B restarted, yet no push was retried: the test did not test anything")
+	}
 	popAll(t, b, "restart", "t", total)
 }
 

@@ -130,6 +130,11 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 
 // forward delivers a push to the partner it targets.
 func (s *Service) forward(ctx context.Context, r Request) Reply {
+	if r.Timeout > 0 { // x-ptp-timeout bounds the whole delivery, retries included
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(r.Timeout)*time.Millisecond)
+		defer cancel()
+	}
 	rc, err := s.net.Forward(ctx, r.TargetNode, r.TargetInst, network.Delivery{
 		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
 	if err != nil {

@@ -86,6 +86,10 @@ func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := n.attempt(ctx, e, d, in)
+		if err == nil {
+			n.forwarded.Add(1)
+			n.forwardedBytes.Add(int64(len(d.Payload)))
+		}
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return n.final(e, err, attempt)
 		}
@@ -99,6 +103,7 @@ func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time
 			return n.final(e, ctx.Err(), attempt)
 		}
 		backoff = min(2*backoff, 2*time.Second)
+		n.retries.Add(1)
 		if fresh, ok := n.routes.get(e.NodeID); ok {
 			if err := fresh.usable(time.Now()); err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,6 +69,8 @@ type Network struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
+	forwarded, forwardedBytes, retries, parked atomic.Int64
+
 	certMu  sync.Mutex
 	cert    *tls.Certificate
 	certPEM []byte
@@ -102,4 +105,19 @@ func (n *Network) Close() {
 	n.cancel()
 	n.done.Wait()
 	n.links.closeAll()
+}
+
+// Stats are forwarding totals since the process started.
+type Stats struct {
+	Forwarded      int64 `json:"forwarded"`       // messages partners stored
+	ForwardedBytes int64 `json:"forwarded_bytes"` // their payload bytes
+	Retries        int64 `json:"retries"`         // delivery attempts repeated
+	Parked         int64 `json:"parked"`          // messages parked in the outbox
+	Waiting        int64 `json:"outbox_waiting"`  // parked and not yet delivered
+}
+
+// Stats returns forwarding totals.
+func (n *Network) Stats() Stats {
+	return Stats{Forwarded: n.forwarded.Load(), ForwardedBytes: n.forwardedBytes.Load(),
+		Retries: n.retries.Load(), Parked: n.parked.Load(), Waiting: int64(n.outbox.waiting())}
 }

@@ -56,6 +56,7 @@ func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
 	if _, err := o.n.queue.Push(ctx, k, queue.Message{ID: d.ID, Payload: d.Payload, Metadata: d.Metadata}); err != nil {
 		return err
 	}
+	o.n.parked.Add(1)
 	o.mu.Lock()
 	o.count[node]++
 	if _, waiting := o.next[node]; !waiting {
@@ -64,6 +65,17 @@ func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
 	o.mu.Unlock()
 	o.kick()
 	return nil
+}
+
+// waiting is how many messages are parked.
+func (o *outbox) waiting() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := 0
+	for _, c := range o.count {
+		t += c
+	}
+	return t
 }
 
 // kick makes the delivery loop look again now.
