@@ -90,4 +90,3 @@ func TestPlaintextPartnerNeedsOptInOnBothSides(t *testing.T) {
 		}
 	}
 }
-
