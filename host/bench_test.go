@@ -36,13 +36,16 @@ func BenchmarkPushPop(b *testing.B) {
 			name := fmt.Sprintf("%s/%dKiB/c%d", tr, c.size>>10, c.conc)
 			b.Run(name, func(b *testing.B) {
 				n := meshtest.Start(b, host.Config{})
-				benchPushPop(b, transports[tr](n), c.size, c.conc)
+				cl := transports[tr](n)
+				benchPushPop(b, cl, cl, c.size, c.conc)
 			})
 		}
 	}
 }
 
-func benchPushPop(b *testing.B, c meshtest.Client, size, conc int) {
+// benchPushPop pushes with push and pops with pop; the payload carries its
+// push time, so the latencies are push→pop, end to end.
+func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 	per := max(b.N/conc, 1)
 	payload := make([]byte, size)
 	lat := make([][]time.Duration, conc)
@@ -57,7 +60,7 @@ func benchPushPop(b *testing.B, c meshtest.Client, size, conc int) {
 			p := slices.Clone(payload)
 			for range per {
 				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
-				if code, err := c.Push(topic, p); err != nil || code != ptp.OK {
+				if code, err := push.Push(topic, p); err != nil || code != ptp.OK {
 					b.Errorf("push: %s %v", code, err)
 					return
 				}
@@ -66,7 +69,7 @@ func benchPushPop(b *testing.B, c meshtest.Client, size, conc int) {
 		wg.Go(func() {
 			lat[i] = make([]time.Duration, 0, per)
 			for range per {
-				got, code, err := c.Pop(topic, 30000)
+				got, code, err := pop.Pop(topic, 30000)
 				if err != nil || code != ptp.OK || len(got) != size {
 					b.Errorf("pop: %s %v (%d bytes)", code, err, len(got))
 					return

@@ -106,3 +106,33 @@ func Test64MiBAcrossNodes(t *testing.T) {
 		t.Fatalf("pop: %d bytes, %s %v", len(got), code, err)
 	}
 }
+
+func TestDisabledAndExpiredRoutes(t *testing.T) {
+	a, b := pair(t, nil)
+	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
+	a.Control(t, "/v1/interconn/net/disable", map[string]string{"node_id": "node-b"}, ptp.OK)
+	if code, _ := c.Push("t", []byte("x")); code != ptp.PeerDisabled {
+		t.Fatalf("push on a disabled route: %s", code)
+	}
+	a.Control(t, "/v1/interconn/net/enable", map[string]string{"node_id": "node-b"}, ptp.OK)
+	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "expires_at": "2020-01-01T00:00:00Z"}, ptp.OK)
+	if code, _ := c.Push("t", []byte("x")); code != ptp.NetworkExpired {
+		t.Fatalf("push on an expired route: %s", code)
+	}
+	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "expires_at": "2999-01-01T00:00:00Z"}, ptp.OK)
+	// B switching A off refuses A's deliveries, whatever A thinks.
+	b.Control(t, "/v1/interconn/net/disable", map[string]string{"node_id": "node-a"}, ptp.OK)
+	if code, _ := c.Push("t", []byte("x")); code != ptp.PeerDisabled {
+		t.Fatalf("push to a partner that disabled us: %s", code)
+	}
+	b.Control(t, "/v1/interconn/net/enable", map[string]string{"node_id": "node-a"}, ptp.OK)
+	if code, _ := c.Push("t", []byte("x")); code != ptp.OK {
+		t.Fatalf("push after both re-enabled: %s", code)
+	}
+	// Removing the route makes the partner unknown again.
+	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.OK)
+	if code, _ := c.Push("t", []byte("x")); code != ptp.NotWoven {
+		t.Fatalf("push after removal: %s", code)
+	}
+	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.NotFound)
+}

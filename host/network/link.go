@@ -107,8 +107,7 @@ func (n *Network) dial(e *entry) (*link, error) {
 	limit := int(n.cfg.MaxMessage) + 1<<20
 	cc, err := grpc.NewClient(a.Host, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: true}),
-		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: true}))
 	if err != nil {
 		return nil, ptp.Errorf(ptp.BadAddress, "partner %s at %s: %v", e.NodeID, e.Address, err)
 	}
