@@ -204,6 +204,9 @@ func (h *Host) Run(ctx context.Context) error {
 		}
 	}()
 	h.log.Info("mesh node serving", "listen", h.Addr().String(), "home", h.cfg.Home, "node_id", h.ident.NodeID())
+	if h.advertise() == "" {
+		h.log.Warn("no address to advertise to partners: they cannot call this node back until it is set (--advertise host:port)")
+	}
 	var err error
 	select {
 	case <-ctx.Done():

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,7 +74,7 @@ MB/s and push→pop latency percentiles.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", envOr("MESH_ADDRESS", "127.0.0.1:7304"), "node address (env MESH_ADDRESS)")
+	f.StringVar(&addr, "addr", nodeAddr(), addrUsage)
 	f.StringVar(&transport, "transport", "grpc", "grpc or http (raw bodies)")
 	f.StringVar(&size, "size", "1KiB", "payload size: bytes, or with KiB/MiB")
 	f.IntVar(&conc, "concurrency", 4, "producers (and as many consumers)")
@@ -192,7 +191,7 @@ func reportProgress(w io.Writer, sent, received *atomic.Int64, stop chan struct{
 }
 
 func printLoad(w io.Writer, r loadResult) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TRANSPORT\tSIZE\tCONC\tMESSAGES\tSECONDS\tMSGS/S\tMB/S\tP50 MS\tP99 MS\tERRORS")
 	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.2f\t%.2f\t%d\n", r.Transport, r.Size, r.Concurrency,
 		r.Received, r.Seconds, r.MsgsPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.Errors)

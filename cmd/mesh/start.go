@@ -16,6 +16,9 @@ func startCmd() *cobra.Command {
 		Short: "Run a node on this machine (embedded NATS; nothing else to install)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The token is read here, not as the flag's default, so that
+			// --help never prints it.
+			cfg.AdminToken = orWord(cfg.AdminToken, os.Getenv("MESH_ADMIN_TOKEN"))
 			h, err := host.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -26,7 +29,7 @@ func startCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Home, "home", os.Getenv("MESH_HOME"), "state directory (env MESH_HOME; default ~/.mesh)")
 	f.StringVar(&cfg.Listen, "listen", envOr("MESH_LISTEN", ":7304"), "address of the one gRPC+HTTP port (env MESH_LISTEN)")
-	f.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("MESH_ADMIN_TOKEN"), "bearer token that lets non-loopback callers use control endpoints (env MESH_ADMIN_TOKEN)")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token that lets non-loopback callers use control endpoints (env MESH_ADMIN_TOKEN)")
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the serving certificate (repeatable)")
 	f.Int64Var(&cfg.MaxMessage, "max-message", 128<<20, "largest request body or gRPC message, bytes")
 	f.Int64Var(&cfg.MaxBytes, "max-bytes", 8<<30, "bytes all queues may hold together")
@@ -36,6 +39,8 @@ func startCmd() *cobra.Command {
 	f.DurationVar(&cfg.FullWait, "full-wait", 30*time.Second, "how long a push waits for room before E0000000700")
 	f.DurationVar(&cfg.DefaultPopWait, "pop-wait", 120*time.Second, "pop wait when the caller gives none")
 	f.DurationVar(&cfg.MaxPopWait, "max-pop-wait", 30*time.Minute, "longest pop wait accepted")
+	f.StringVar(&cfg.Advertise, "advertise", os.Getenv("MESH_ADVERTISE"), "address partners reach this node at, told them when weaving (env MESH_ADVERTISE; default the --listen address when it names a host)")
+	f.DurationVar(&cfg.ForwardRetry, "forward-retry", 30*time.Second, "how long a push to a partner retries an unreachable partner before E0000000607")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "open a NATS client port on the embedded server (e.g. 127.0.0.1:4222)")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every stored message (survives power loss; slower)")
 	return cmd

@@ -177,9 +177,16 @@ type stream struct {
 	link *link
 	ctx  context.Context
 
-	mu      sync.Mutex // serialises sends and the order of waiting
-	s       ptp.PrivateTransferProtocol_TransportClient
-	waiting chan chan error // answers owed, in send order
+	mu sync.Mutex // serialises sends and the order of waiting
+	s  *openStream
+}
+
+// openStream is one opened stream and the answers it owes, in send order.
+type openStream struct {
+	st      ptp.PrivateTransferProtocol_TransportClient
+	waiting chan chan error
+	dead    chan struct{} // closed when the stream has ended
+	err     error         // why it ended, set before dead closes
 }
 
 // maxInFlight bounds the pushes in flight on one stream.
@@ -195,20 +202,32 @@ func (s *stream) send(ctx context.Context, in *ptp.Inbound) error {
 			s.mu.Unlock()
 			return unreachable(err)
 		}
-		s.s, s.waiting = st, make(chan chan error, maxInFlight)
-		go s.receive(st, s.waiting)
+		s.s = &openStream{st: st, waiting: make(chan chan error, maxInFlight), dead: make(chan struct{})}
+		go s.receive(s.s)
 	}
-	st, waiting := s.s, s.waiting
-	waiting <- done
-	err := st.Send(in)
+	o := s.s
+	select {
+	case o.waiting <- done:
+	case <-o.dead:
+		s.mu.Unlock()
+		return unreachable(o.err)
+	}
+	err := o.st.Send(in)
 	s.mu.Unlock()
 	if err != nil {
-		s.broken(st)
+		s.forget(o)
 		return unreachable(err)
 	}
 	select {
 	case err := <-done:
 		return err
+	case <-o.dead:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return unreachable(o.err)
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -216,35 +235,38 @@ func (s *stream) send(ctx context.Context, in *ptp.Inbound) error {
 
 // receive hands each answer to the send waiting for it. When the stream
 // ends, every send still waiting fails, to be retried.
-func (s *stream) receive(st ptp.PrivateTransferProtocol_TransportClient, waiting chan chan error) {
+func (s *stream) receive(o *openStream) {
 	for {
-		out, err := st.Recv()
-		if err != nil {
-			s.broken(st)
-			for {
-				select {
-				case w := <-waiting:
-					w <- unreachable(err)
-				default:
-					return
-				}
+		out, err := o.st.Recv()
+		if err == nil {
+			select {
+			case w := <-o.waiting:
+				w <- partnerCode(ptp.Code(out.Code), out.Message)
+				continue
+			default:
+				err = errors.New("an answer nobody asked for: the stream is out of step")
 			}
 		}
-		select {
-		case w := <-waiting:
-			w <- partnerCode(ptp.Code(out.Code), out.Message)
-		default:
-			s.broken(st) // an answer nobody asked for: the stream is out of step
+		o.err = err
+		close(o.dead)
+		for {
+			select {
+			case w := <-o.waiting:
+				w <- unreachable(err)
+			default:
+				s.forget(o)
+				return
+			}
 		}
 	}
 }
 
-// broken forgets st so that the next send opens a new stream.
-func (s *stream) broken(st ptp.PrivateTransferProtocol_TransportClient) {
+// forget drops o so that the next send opens a new stream.
+func (s *stream) forget(o *openStream) {
 	s.mu.Lock()
-	if s.s == st {
+	if s.s == o {
 		s.s = nil
-		_ = st.CloseSend()
+		_ = o.st.CloseSend()
 	}
 	s.mu.Unlock()
 }

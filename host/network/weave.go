@@ -190,7 +190,7 @@ func (n *Network) Greet(ctx context.Context, c *Conn, h Hello) (Hello, error) {
 			return Hello{}, err
 		}
 	}
-	r, err := n.greeted(h)
+	r, err := n.greeted(h, c.TLS)
 	if err != nil {
 		return Hello{}, err
 	}
@@ -202,8 +202,9 @@ func (n *Network) Greet(ctx context.Context, c *Conn, h Hello) (Hello, error) {
 	return me, nil
 }
 
-// greeted is the route after hello h.
-func (n *Network) greeted(h Hello) (Route, error) {
+// greeted is the route after hello h; proven says the caller showed a
+// certificate from the root it sent.
+func (n *Network) greeted(h Hello, proven bool) (Route, error) {
 	e, ok := n.routes.get(h.NodeID)
 	code := authCode(string(n.ident.Current().Root.CertPEM), h.RootCrt)
 	if !ok {
@@ -224,6 +225,9 @@ func (n *Network) greeted(h Hello) (Route, error) {
 	case r.Disabled:
 		return Route{}, ptp.Errorf(ptp.PeerDisabled, "this node has disabled %s", h.NodeID)
 	case r.State == Woven && r.GuestRoot == h.RootCrt:
+		if r.Address == "" && proven {
+			r.Address = h.Address // learnt late: the partner now advertises one
+		}
 		return r, nil // woven already: say so
 	case r.State == Woven:
 		return Route{}, ptp.Errorf(ptp.CertificateError, "node %s is woven here with another root: the operator must remove the route first", h.NodeID)

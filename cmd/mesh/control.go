@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// addrUsage describes --addr, the running node a client command talks to;
+// nodeAddr is its default.
+const addrUsage = "node address (env MESH_ADDRESS)"
+
+func nodeAddr() string { return envOr("MESH_ADDRESS", "127.0.0.1:7304") }
+
+// controlTimeout bounds one control call; a weave waits for the partner.
+const controlTimeout = 90 * time.Second
+
+// replyError is a PTP failure reply: the node's code and its own message.
+type replyError struct {
+	Code    ptp.Code
+	Message string
+}
+
+func (e replyError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// control is a client of a running node's control API (`mesh net`, `mesh
+// node`): it sends the admin token when there is one and prints replies as
+// a table or as JSON.
+type control struct {
+	addr, token, output string
+}
+
+// controlFlags adds --addr, --token and --output to cmd and its subcommands.
+func controlFlags(cmd *cobra.Command) *control {
+	c := &control{}
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.addr, "addr", nodeAddr(), addrUsage)
+	f.StringVar(&c.token, "token", "", "admin bearer token (env MESH_ADMIN_TOKEN); loopback callers need none")
+	f.StringVarP(&c.output, "output", "o", "table", "table or json")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if c.output != "table" && c.output != "json" {
+			return fmt.Errorf("output %q: want table or json", c.output)
+		}
+		return nil
+	}
+	return c
+}
+
+// call sends body to a control endpoint (a GET when body is nil) and
+// decodes the reply's content into out (when not nil).
+func (c *control) call(ctx context.Context, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	method, rd := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		method, rd = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, rd)
+	if err != nil {
+		return fmt.Errorf("node address %q: %w", c.addr, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token := orWord(c.token, os.Getenv("MESH_ADMIN_TOKEN")); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("node at %s: %w", c.addr, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("node at %s: %w", c.addr, err)
+	}
+	var r struct {
+		Code    ptp.Code        `json:"code"`
+		Message string          `json:"message"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil || r.Code == "" {
+		return fmt.Errorf("node at %s answered HTTP %d without a PTP reply: %.200q", c.addr, resp.StatusCode, data)
+	}
+	if r.Code != ptp.OK {
+		return replyError{r.Code, r.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(r.Content, out); err != nil {
+		return fmt.Errorf("reply of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// showReply calls a control endpoint (see call) and prints the reply's content,
+// a T, as a table or JSON.
+func showReply[T any](cmd *cobra.Command, c *control, path string, body any, table func(T) func(io.Writer)) error {
+	var v T
+	if err := c.call(cmd.Context(), path, body, &v); err != nil {
+		return err
+	}
+	return c.print(cmd.OutOrStdout(), v, table(v))
+}
+
+// print writes v as indented JSON with -o json, else as the table that
+// table writes.
+func (c *control) print(w io.Writer, v any, table func(w io.Writer)) error {
+	if c.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := newTable(w)
+	table(tw)
+	return tw.Flush()
+}
+
+// newTable is the aligned-column writer every table uses.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+// fields prints name/value pairs, one a line, skipping empty values.
+func fields(w io.Writer, kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			fmt.Fprintf(w, "%s:\t%s\n", kv[i], kv[i+1])
+		}
+	}
+}
+
+// fingerprint names a PEM certificate by its SHA-256, as operators compare
+// it; "" when there is none.
+func fingerprint(certPEM string) string {
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		return ""
+	}
+	sum := sha256.Sum256(b.Bytes)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

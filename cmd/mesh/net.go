@@ -1,0 +1,283 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppcmesh/mesh/host/network"
+	"github.com/ppcmesh/mesh/host/node"
+)
+
+// netCmd is `mesh net …`: the partner routes of a running node and the
+// weave handshake with partners.
+func netCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "net",
+		Short: "Add, weave, ack, list and switch partner nodes of other institutions",
+		Long: `Weaving two nodes takes one step by each institution's operator:
+
+  A: mesh net add node-b --inst inst-b --address HOST:PORT
+  A: mesh net weave node-b          # prints an authorisation code
+  B: mesh net list                  # shows node-a pending with the same code
+  B: mesh net ack node-a --inst inst-a --code CODE
+
+The operators compare the code over a channel they trust before B acks.`,
+	}
+	c := controlFlags(cmd)
+	cmd.AddCommand(netAddCmd(c), netWeaveCmd(c), netAckCmd(c), netListCmd(c), netShowCmd(c),
+		netRemoveCmd(c),
+		netSwitchCmd(c, "disable", "Stop traffic to and from a partner, keeping its route"),
+		netSwitchCmd(c, "enable", "Let traffic flow again to and from a disabled partner"))
+	return cmd
+}
+
+func netAddCmd(c *control) *cobra.Command {
+	var (
+		req                network.RouteRequest
+		root, crt, expires string
+		plaintext, outbox  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add NODE_ID --inst INST --address ADDR",
+		Short: "Add a partner route, or change a known one (flags left out keep their values)",
+		Long: `add records where a partner node is. ADDR is host:port (mTLS over gRPC), or
+grpcs://, https:// (mTLS), or grpc://, h2c://, http:// (plaintext, needs --allow-plaintext).
+With --root (the partner's root CA) or --crt (its exact certificate) the route is woven at once,
+for partners that do not run the handshake; otherwise run mesh net weave next.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.NodeID = args[0]
+			f := cmd.Flags()
+			if f.Changed("allow-plaintext") {
+				req.AllowPlaintext = &plaintext
+			}
+			if f.Changed("outbox") {
+				req.Outbox = &outbox
+			}
+			if err := readRouteFlags(&req, root, crt, expires); err != nil {
+				return err
+			}
+			return showReply(cmd, c, "/v1/interconn/net/refresh", req, routeTable)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.InstID, "inst", "", "the partner's institution id")
+	f.StringVar(&req.InstName, "inst-name", "", "the partner's institution name, for people")
+	f.StringVar(&req.Address, "address", "", "where the partner's node listens: [scheme://]host:port")
+	f.StringVar(&root, "root", "", "PEM file of the partner's root CA: trust it without a handshake")
+	f.StringVar(&crt, "crt", "", "PEM file of the partner's certificate: pin it without a handshake")
+	f.BoolVar(&plaintext, "allow-plaintext", false, "permit a plaintext address (old partners only)")
+	f.BoolVar(&outbox, "outbox", false, "park pushes durably while the partner is unreachable and retry them")
+	f.StringVar(&expires, "expires", "", "the route stops carrying traffic after this RFC 3339 time")
+	return cmd
+}
+
+// readRouteFlags fills req from the --root, --crt and --expires flags.
+func readRouteFlags(req *network.RouteRequest, root, crt, expires string) error {
+	for _, p := range []struct {
+		file string
+		dst  *string
+	}{{root, &req.GuestRoot}, {crt, &req.GuestCrt}} {
+		if p.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(p.file)
+		if err != nil {
+			return err
+		}
+		*p.dst = string(b)
+	}
+	if expires != "" {
+		t, err := time.Parse(time.RFC3339, expires)
+		if err != nil {
+			return fmt.Errorf("--expires %q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", expires)
+		}
+		req.ExpiresAt = &t
+	}
+	return nil
+}
+
+func netWeaveCmd(c *control) *cobra.Command {
+	return &cobra.Command{
+		Use:   "weave NODE_ID",
+		Short: "Run the handshake with a partner and print the authorisation code",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r network.Route
+			if err := c.call(cmd.Context(), "/v1/interconn/net/weave", idBody(args[0]), &r); err != nil {
+				return err
+			}
+			if err := c.print(cmd.OutOrStdout(), r, routeTable(r)); err != nil || c.output == "json" {
+				return err
+			}
+			var me node.Public
+			_ = c.call(cmd.Context(), "/v1/interconn/node", nil, &me)
+			weaveAdvice(cmd.OutOrStdout(), r, me)
+			return nil
+		},
+	}
+}
+
+// weaveAdvice tells the operator what happens next.
+func weaveAdvice(w io.Writer, r network.Route, me node.Public) {
+	if r.State == network.Woven {
+		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", r.NodeID)
+		return
+	}
+	id, inst := orWord(me.NodeID, "THIS_NODE_ID"), orWord(me.InstID, "THIS_INST_ID")
+	fmt.Fprintf(w, `
+Authorisation code: %s
+
+Compare it with the code the operator of %s sees for %s (mesh net list there),
+over a channel you both trust (a call, not the network being woven). Only if the
+codes match should that operator accept with:
+
+  mesh net ack %s --inst %s --code %s
+`, r.Code, r.NodeID, id, id, inst, r.Code)
+}
+
+func orWord(s, word string) string {
+	if s == "" {
+		return word
+	}
+	return s
+}
+
+func netAckCmd(c *control) *cobra.Command {
+	var req network.AckRequest
+	cmd := &cobra.Command{
+		Use:   "ack NODE_ID [--inst INST] [--code CODE]",
+		Short: "Accept a partner's pending handshake (give --code to have it checked)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.NodeID = args[0]
+			var r network.Route
+			if err := c.call(cmd.Context(), "/v1/interconn/net/ack", req, &r); err != nil {
+				return err
+			}
+			if req.Code == "" && r.Code != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "acked without --code: the handshake's code is %s; it must be the one %s's operator was shown\n", r.Code, r.NodeID)
+			}
+			return c.print(cmd.OutOrStdout(), r, routeTable(r))
+		},
+	}
+	cmd.Flags().StringVar(&req.InstID, "inst", "", "the institution the partner must belong to")
+	cmd.Flags().StringVar(&req.Code, "code", "", "the authorisation code the partner's operator read out; refused if it differs")
+	return cmd
+}
+
+func netListCmd(c *control) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List partner routes and their states",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return showReply(cmd, c, "/v1/interconn/net", nil, routesTable)
+		},
+	}
+}
+
+func netShowCmd(c *control) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NODE_ID",
+		Short: "Show one partner route in full",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showReply(cmd, c, "/v1/interconn/net/"+url.PathEscape(args[0]), nil, routeTable)
+		},
+	}
+}
+
+func netRemoveCmd(c *control) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NODE_ID",
+		Aliases: []string{"remove"},
+		Short:   "Forget a partner route (messages parked for it stay parked until they expire)",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showReply(cmd, c, "/v1/interconn/net/remove", idBody(args[0]), func(map[string]string) func(io.Writer) {
+				return func(w io.Writer) { fmt.Fprintf(w, "removed the route to %s\n", args[0]) }
+			})
+		},
+	}
+}
+
+// netSwitchCmd is `mesh net disable` or `mesh net enable`.
+func netSwitchCmd(c *control, op, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   op + " NODE_ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showReply(cmd, c, "/v1/interconn/net/"+op, idBody(args[0]), routeTable)
+		},
+	}
+}
+
+// idBody is the body of the control calls that name one partner.
+func idBody(id string) map[string]string { return map[string]string{"node_id": id} }
+
+// routesTable prints one line a route.
+func routesTable(rs []network.Route) func(io.Writer) {
+	return func(w io.Writer) {
+		if len(rs) == 0 {
+			fmt.Fprintln(w, "no partner routes: add one with mesh net add")
+			return
+		}
+		fmt.Fprintln(w, "NODE_ID\tINST_ID\tADDRESS\tSTATE\tCODE\tOPTIONS\tEXPIRES")
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.NodeID, dash(r.InstID), dash(r.Address),
+				state(r), dash(r.Code), dash(options(r)), dash(when(r.ExpiresAt)))
+		}
+	}
+}
+
+// routeTable prints one route in full; certificates by fingerprint.
+func routeTable(r network.Route) func(io.Writer) {
+	return func(w io.Writer) {
+		fields(w, "node_id", r.NodeID, "inst_id", r.InstID, "inst_name", r.InstName, "address", r.Address,
+			"state", state(r), "code", r.Code, "options", options(r), "expires", when(r.ExpiresAt),
+			"partner root", fingerprint(r.GuestRoot), "pinned certificate", fingerprint(r.GuestCrt),
+			"updated", when(r.Updated))
+	}
+}
+
+// state says what a route waits for, if anything.
+func state(r network.Route) string {
+	switch {
+	case r.State != network.Pending:
+		return string(r.State)
+	case r.Awaiting == network.AwaitingUs:
+		return "pending (ack here)"
+	case r.Awaiting == network.AwaitingPartner:
+		return "pending (partner to ack)"
+	}
+	return string(r.State)
+}
+
+func options(r network.Route) string {
+	var o []string
+	if r.Outbox {
+		o = append(o, "outbox")
+	}
+	if r.AllowPlaintext {
+		o = append(o, "plaintext")
+	}
+	return strings.Join(o, ",")
+}
+
+// when is t in RFC 3339, "" when unset.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}
+
+func dash(s string) string { return orWord(s, "-") }

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ppcmesh/mesh/host/meshtest"
+	"github.com/ppcmesh/mesh/host/network"
+	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// cli runs the mesh binary against the node at addr (through MESH_ADDRESS)
+// and returns its standard output; on failure the error carries its
+// standard error.
+func cli(t *testing.T, addr, stdin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, meshBin, args...)
+	cmd.Env = append(os.Environ(), "MESH_ADDRESS="+addr)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("mesh %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
+
+// cliJSON runs a command with -o json and decodes its output into v.
+func cliJSON(t *testing.T, addr string, v any, args ...string) {
+	t.Helper()
+	out, err := cli(t, addr, "", append(args, "-o", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("mesh %v -o json: %v in %q", args, err, out)
+	}
+}
+
+func addrOf(p *proc) string { return strings.TrimPrefix(p.url, "http://") }
+
+// routeTo is addr's route to node id as `mesh net list` shows it.
+func routeTo(t *testing.T, addr, id string) network.Route {
+	t.Helper()
+	var rs []network.Route
+	cliJSON(t, addr, &rs, "net", "list")
+	for _, r := range rs {
+		if r.NodeID == id {
+			return r
+		}
+	}
+	return network.Route{}
+}
+
+// TestWeaveThroughCLI weaves two node processes with the CLI alone, as two
+// operators would, then carries a message from one to the other.
+func TestWeaveThroughCLI(t *testing.T) {
+	a, b := addrOf(startProc(t, t.TempDir())), addrOf(startProc(t, t.TempDir()))
+	for _, n := range []struct{ addr, id, inst string }{{a, "node-a", "inst-a"}, {b, "node-b", "inst-b"}} {
+		if _, err := cli(t, n.addr, "", "node", "refresh", "--node-id", n.id, "--inst-id", n.inst, "--inst-name", "Institution "+n.inst); err != nil {
+			t.Fatal(err)
+		}
+		var pub node.Public
+		cliJSON(t, n.addr, &pub, "node", "show")
+		out, _ := cli(t, n.addr, "", "node", "show")
+		if pub.NodeID != n.id || pub.InstID != n.inst || !strings.Contains(out, "sha256:") || strings.Contains(out+pub.RootCrt+pub.Crt, "PRIVATE KEY") {
+			t.Fatalf("node show: %+v\n%s", pub, out)
+		}
+	}
+
+	if _, err := cli(t, a, "", "net", "add", "node-b", "--inst", "inst-b", "--address", b); err != nil {
+		t.Fatal(err)
+	}
+	var woven network.Route
+	cliJSON(t, a, &woven, "net", "weave", "node-b")
+	if woven.State != network.Pending || woven.Awaiting != network.AwaitingPartner || woven.Code == "" {
+		t.Fatalf("weave: %+v", woven)
+	}
+	var atB network.Route
+	meshtest.WaitFor(t, 30*time.Second, "B to show A pending", func() bool {
+		atB = routeTo(t, b, "node-a")
+		return atB.State == network.Pending
+	})
+	if atB.Awaiting != network.AwaitingUs || atB.Code != woven.Code || atB.InstID != "inst-a" {
+		t.Fatalf("B sees %+v; A was shown code %s", atB, woven.Code)
+	}
+	if out, _ := cli(t, b, "", "net", "list"); !strings.Contains(out, "pending (ack here)") || !strings.Contains(out, woven.Code) {
+		t.Fatalf("net list table on B:\n%s", out)
+	}
+
+	wrong := "WRON-GCOD"
+	if _, err := cli(t, b, "", "net", "ack", "node-a", "--code", wrong); err == nil || !strings.Contains(err.Error(), string(ptp.CertificateError)) {
+		t.Fatalf("ack with a wrong code: %v", err)
+	}
+	if _, err := cli(t, b, "", "net", "ack", "node-a", "--inst", "inst-a", "--code", atB.Code); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.WaitFor(t, 30*time.Second, "both sides woven", func() bool {
+		return routeTo(t, a, "node-b").State == network.Woven && routeTo(t, b, "node-a").State == network.Woven
+	})
+
+	out, err := cli(t, a, "", "chan", "push", "--session", "job", "--target", "node-b", "t", "across")
+	if err != nil || out != "delivered to node-b\n" {
+		t.Fatalf("push to B: %q %v", out, err)
+	}
+	if out, err := cli(t, b, "", "chan", "pop", "--session", "job", "t"); err != nil || out != "across" {
+		t.Fatalf("pop at B: %q %v", out, err)
+	}
+	testSwitchAndRemove(t, a)
+}
+
+// testSwitchAndRemove disables, enables and removes a's woven route to node-b.
+func testSwitchAndRemove(t *testing.T, a string) {
+	push := func() error {
+		_, err := cli(t, a, "", "chan", "push", "--session", "job", "--target", "node-b", "t", "x")
+		return err
+	}
+	steps := []struct {
+		args  []string
+		state network.State // of the route afterwards; "" when gone
+		push  ptp.Code      // failure code of a push afterwards; "" when it succeeds
+	}{
+		{[]string{"net", "disable", "node-b"}, network.Disabled, ptp.PeerDisabled},
+		{[]string{"net", "enable", "node-b"}, network.Woven, ""},
+		{[]string{"net", "rm", "node-b"}, "", ptp.NotWoven},
+	}
+	for _, s := range steps {
+		if _, err := cli(t, a, "", s.args...); err != nil {
+			t.Fatal(err)
+		}
+		if got := routeTo(t, a, "node-b").State; got != s.state {
+			t.Fatalf("after %v: state %q, want %q", s.args, got, s.state)
+		}
+		if err := push(); (err == nil) != (s.push == "") || err != nil && !strings.Contains(err.Error(), string(s.push)) {
+			t.Fatalf("push after %v: %v, want %q", s.args, err, s.push)
+		}
+	}
+	if _, err := cli(t, a, "", "net", "show", "node-b"); err == nil || !strings.Contains(err.Error(), string(ptp.NotFound)) {
+		t.Fatalf("show after rm: %v", err)
+	}
+}
