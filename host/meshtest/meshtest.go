@@ -88,18 +88,11 @@ func (r Reply) Decode(tb testing.TB, v any) {
 // Get fetches url and decodes the JSON reply.
 func Get(tb testing.TB, url string) Reply {
 	tb.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var r Reply
-	if err := json.Unmarshal(data, &r); err != nil {
-		tb.Fatalf("GET %s: reply is not JSON (%d): %q", url, resp.StatusCode, data)
-	}
-	r.Status, r.Body = resp.StatusCode, string(data)
-	return r
+	return send(tb, req)
 }
 
 // defaultWait bounds polls for state that settles in milliseconds.
@@ -129,6 +122,12 @@ func Post(tb testing.TB, url, path string, headers map[string]string, body any) 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	return send(tb, req)
+}
+
+// send sends req and decodes the JSON reply.
+func send(tb testing.TB, req *http.Request) Reply {
+	tb.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -137,7 +136,7 @@ func Post(tb testing.TB, url, path string, headers map[string]string, body any) 
 	data, _ := io.ReadAll(resp.Body)
 	var r Reply
 	if err := json.Unmarshal(data, &r); err != nil {
-		tb.Fatalf("%s: reply is not JSON (%d): %q", path, resp.StatusCode, data)
+		tb.Fatalf("%s %s: reply is not JSON (%d): %q", req.Method, req.URL.Path, resp.StatusCode, data)
 	}
 	r.Status, r.Body = resp.StatusCode, string(data)
 	return r

@@ -2,9 +2,9 @@ package network
 
 import (
 	"context"
-	"regexp"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -22,24 +22,15 @@ type RouteRequest struct {
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-func checkID(what, id string) error {
-	if !validID.MatchString(id) {
-		return ptp.Errorf(ptp.BadRequest, "%s %q: want 1-128 letters, digits, '.', '_' or '-'", what, id)
-	}
-	return nil
-}
-
 // Refresh adds or updates the route to a partner. A route given the
 // partner's root (or pinned certificate) is woven at once, for partners
 // that do not run the handshake.
 func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) {
-	if err := checkID("node_id", req.NodeID); err != nil {
+	if err := node.CheckID("node_id", req.NodeID); err != nil {
 		return Route{}, err
 	}
 	if req.InstID != "" {
-		if err := checkID("inst_id", req.InstID); err != nil {
+		if err := node.CheckID("inst_id", req.InstID); err != nil {
 			return Route{}, err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/kvwatch"
 )
 
 // table holds the partner routes in a KV bucket, mirrored in memory by a
@@ -46,27 +48,7 @@ func openTable(ctx context.Context, js jetstream.JetStream, replicas int) (*tabl
 // watch mirrors the bucket until ctx ends; it returns once the stored routes
 // are loaded.
 func (t *table) watch(ctx context.Context) error {
-	w, err := t.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch routes: %w", err)
-	}
-	loaded := make(chan struct{})
-	go func() {
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil {
-				close(loaded)
-				continue
-			}
-			t.apply(e)
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return kvwatch.Mirror(ctx, t.kv, t.apply)
 }
 
 func (t *table) apply(e jetstream.KeyValueEntry) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -170,14 +171,14 @@ func (n *Network) Greet(ctx context.Context, c *Conn, h Hello) (Hello, error) {
 	if h.Target != "" && h.Target != me.NodeID {
 		return Hello{}, ptp.Errorf(ptp.BadAddress, "this is node %s, not %s", me.NodeID, h.Target)
 	}
-	if err := checkID("node_id", h.NodeID); err != nil {
+	if err := node.CheckID("node_id", h.NodeID); err != nil {
 		return Hello{}, err
 	}
 	if h.NodeID == me.NodeID {
 		return Hello{}, ptp.Errorf(ptp.BadRequest, "node %s is this node", h.NodeID)
 	}
 	if h.InstID != "" {
-		if err := checkID("inst_id", h.InstID); err != nil {
+		if err := node.CheckID("inst_id", h.InstID); err != nil {
 			return Hello{}, err
 		}
 	}

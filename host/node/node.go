@@ -64,6 +64,15 @@ const (
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// CheckID checks a node or institution id: 1-128 letters, digits, '.', '_'
+// or '-', starting with a letter or digit. what names the field in the error.
+func CheckID(what, id string) error {
+	if !validID.MatchString(id) {
+		return ptp.Errorf(ptp.BadRequest, "%s %q: want 1-128 letters, digits, '.', '_' or '-'", what, id)
+	}
+	return nil
+}
+
 // Open loads the stored identity, if any. hosts are the names and addresses
 // the serving certificate will carry besides the node id.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int, hosts []string) (*Store, error) {
@@ -104,11 +113,13 @@ func (s *Store) Public() Public { return s.Current().public() }
 // root, or makes one the first time, so partners' trust survives a refresh.
 // A new serving certificate is issued whenever the id or the root changes.
 func (s *Store) Refresh(ctx context.Context, r Refresh) (Public, error) {
-	if !validID.MatchString(r.NodeID) {
-		return Public{}, ptp.Errorf(ptp.BadRequest, "node_id %q: want 1-128 letters, digits, '.', '_' or '-'", r.NodeID)
+	if err := CheckID("node_id", r.NodeID); err != nil {
+		return Public{}, err
 	}
-	if r.InstID != "" && !validID.MatchString(r.InstID) {
-		return Public{}, ptp.Errorf(ptp.BadRequest, "inst_id %q: want 1-128 letters, digits, '.', '_' or '-'", r.InstID)
+	if r.InstID != "" {
+		if err := CheckID("inst_id", r.InstID); err != nil {
+			return Public{}, err
+		}
 	}
 	if (r.RootCrt == "") != (r.RootKey == "") {
 		return Public{}, ptp.Errorf(ptp.BadRequest, "root_crt and root_key go together")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/kvwatch"
 )
 
 // released remembers sessions released within the grace period. The record
@@ -40,27 +42,7 @@ func openReleased(ctx context.Context, js jetstream.JetStream, grace time.Durati
 // watch mirrors the bucket until ctx ends. It returns once the current
 // contents are loaded.
 func (r *released) watch(ctx context.Context) error {
-	w, err := r.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch released sessions: %w", err)
-	}
-	loaded := make(chan struct{})
-	go func() {
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil {
-				close(loaded)
-				continue
-			}
-			r.apply(e)
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return kvwatch.Mirror(ctx, r.kv, r.apply)
 }
 
 func (r *released) apply(e jetstream.KeyValueEntry) {
