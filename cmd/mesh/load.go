@@ -37,7 +37,7 @@ type loadResult struct {
 
 func loadCmd() *cobra.Command {
 	var (
-		addr, transport, size, output string
+		addr, to, target, transport, size, output string
 		conc, count                   int
 		limit                         time.Duration
 	)
@@ -47,7 +47,10 @@ func loadCmd() *cobra.Command {
 		Long: `load runs N producers and N consumers against a node: each producer pushes to its own
 topic of a fresh session while a consumer pops it. It stops after --count messages or --duration,
 checks that every message arrived once and in order, releases the session, and prints msgs/s,
-MB/s and push→pop latency percentiles.`,
+MB/s and push→pop latency percentiles.
+
+With --target NODE_ID --to ADDR it measures two institutions: producers push at --addr to the
+woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := parseSize(size)
@@ -57,12 +60,24 @@ MB/s and push→pop latency percentiles.`,
 			if conc < 1 || count < conc {
 				return fmt.Errorf("need --concurrency ≥ 1 and --count ≥ --concurrency")
 			}
-			c, release, err := loadClient(addr, transport, conc)
+			if (target == "") != (to == "") {
+				return fmt.Errorf("--target and --to go together")
+			}
+			session := "load-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			push, release, err := loadClient(addr, transport, session, target, conc)
 			if err != nil {
 				return err
 			}
 			defer release()
-			r := runLoad(c, transport, n, conc, count, limit, cmd.ErrOrStderr())
+			pop := push
+			if to != "" {
+				var releaseTo func()
+				if pop, releaseTo, err = loadClient(to, transport, session, "", conc); err != nil {
+					return err
+				}
+				defer releaseTo()
+			}
+			r := runLoad(push, pop, transport, n, conc, count, limit, cmd.ErrOrStderr())
 			if output == "json" {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
 			}
@@ -75,6 +90,8 @@ MB/s and push→pop latency percentiles.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", nodeAddr(), addrUsage)
+	f.StringVar(&target, "target", "", "push to this woven partner node id (with --to)")
+	f.StringVar(&to, "to", "", "pop at this node address: the partner's (with --target)")
 	f.StringVar(&transport, "transport", "grpc", "grpc or http (raw bodies)")
 	f.StringVar(&size, "size", "1KiB", "payload size: bytes, or with KiB/MiB")
 	f.IntVar(&conc, "concurrency", 4, "producers (and as many consumers)")
@@ -84,11 +101,11 @@ MB/s and push→pop latency percentiles.`,
 	return cmd
 }
 
-// loadClient connects to addr and returns a client on a fresh session, and
-// a function that releases the session and closes the connection.
-func loadClient(addr, transport string, conc int) (client.Client, func(), error) {
-	session := "load-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	h := &client.HTTP{URL: "http://" + addr, Session: session, Raw: true,
+// loadClient connects to addr and returns a client on session pushing to
+// target (empty: addr's own node), and a function that releases the session
+// and closes the connection.
+func loadClient(addr, transport, session, target string, conc int) (client.Client, func(), error) {
+	h := &client.HTTP{URL: "http://" + addr, Session: session, Raw: true, Target: target,
 		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * conc}}}
 	switch transport {
 	case "http":
@@ -98,12 +115,14 @@ func loadClient(addr, transport string, conc int) (client.Client, func(), error)
 		if err != nil {
 			return nil, nil, err
 		}
-		return client.NewGRPC(cc, session), func() { _, _ = h.Release(""); cc.Close() }, nil
+		g := client.NewGRPC(cc, session)
+		g.Target = target
+		return g, func() { _, _ = h.Release(""); cc.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("transport %q: want grpc or http", transport)
 }
 
-func runLoad(c client.Client, transport string, size, conc, count int, limit time.Duration, progress io.Writer) loadResult {
+func runLoad(push, pop client.Client, transport string, size, conc, count int, limit time.Duration, progress io.Writer) loadResult {
 	r := loadResult{Transport: transport, Size: size, Concurrency: conc}
 	per := count / conc
 	deadline := time.Now().Add(limit)
@@ -121,7 +140,7 @@ func runLoad(c client.Client, transport string, size, conc, count int, limit tim
 			p := make([]byte, max(size, 16))[:size]
 			for seq := 0; seq < per && time.Now().Before(deadline); seq++ {
 				stamp(p, seq)
-				if code, err := c.Push(topic, p); err != nil || code != ptp.OK {
+				if code, err := push.Push(topic, p); err != nil || code != ptp.OK {
 					errs.Add(1)
 					return
 				}
@@ -132,7 +151,7 @@ func runLoad(c client.Client, transport string, size, conc, count int, limit tim
 		wg.Go(func() {
 			next := 0
 			for range pushed {
-				got, code, err := c.Pop(topic, 30000)
+				got, code, err := pop.Pop(topic, 30000)
 				if err != nil || code != ptp.OK || len(got) != size {
 					errs.Add(1)
 					return

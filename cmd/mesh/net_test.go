@@ -116,6 +116,13 @@ func TestWeaveThroughCLI(t *testing.T) {
 	if out, err := cli(t, b, "", "chan", "pop", "--session", "job", "t"); err != nil || out != "across" {
 		t.Fatalf("pop at B: %q %v", out, err)
 	}
+	var load loadResult
+	for _, tr := range []string{"grpc", "http"} {
+		cliJSON(t, a, &load, "load", "--target", "node-b", "--to", b, "--transport", tr, "--count", "200", "--concurrency", "2")
+		if load.Sent != 200 || load.Received != 200 || load.Errors != 0 || load.OutOfOrder != 0 {
+			t.Fatalf("cross-node load over %s: %+v", tr, load)
+		}
+	}
 	testSwitchAndRemove(t, a)
 }
 
