@@ -38,8 +38,8 @@ type loadResult struct {
 func loadCmd() *cobra.Command {
 	var (
 		addr, to, target, transport, size, output string
-		conc, count                   int
-		limit                         time.Duration
+		conc, count                               int
+		limit                                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
