@@ -25,6 +25,9 @@ func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
 	a, b := meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
 	a.Identify(t, "node-a", "inst-a")
 	b.Identify(t, "node-b", "inst-b")
+	if got := a.Public(t).Advertise; got != a.Addr {
+		t.Fatalf("node advertises %q, want its bound address %s", got, a.Addr)
+	}
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "inst_id": "inst-b", "address": b.Addr}, ptp.OK)
 	var ra, rb struct {
 		State, Awaiting, Code string

@@ -112,8 +112,12 @@ func (h *Handler) nodeRefresh(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ptp.OK, pub)
 }
 
+// nodeGet shows the public identity and the address told to partners.
 func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, ptp.OK, h.ident.Public())
+	writeJSON(w, ptp.OK, struct {
+		node.Public
+		Advertise string `json:"advertise"`
+	}{h.ident.Public(), h.net.Advertise()})
 }
 
 // stats answers 200 while the node serves; existing probes use it.

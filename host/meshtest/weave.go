@@ -68,10 +68,11 @@ func (n *Node) RouteState(tb testing.TB, id string) string {
 
 // Public is the public identity a node shows.
 type Public struct {
-	NodeID  string `json:"node_id"`
-	InstID  string `json:"inst_id"`
-	RootCrt string `json:"root_crt"`
-	Crt     string `json:"crt"`
+	NodeID    string `json:"node_id"`
+	InstID    string `json:"inst_id"`
+	RootCrt   string `json:"root_crt"`
+	Crt       string `json:"crt"`
+	Advertise string `json:"advertise"`
 }
 
 // Public fetches n's public identity.

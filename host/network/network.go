@@ -100,6 +100,10 @@ func Open(ctx context.Context, js jetstream.JetStream, ident *node.Store, q *que
 	return n, nil
 }
 
+// Advertise is the address this node tells partners in the handshake; empty
+// when it has none, and then partners cannot call it back.
+func (n *Network) Advertise() string { return n.cfg.Advertise }
+
 // Close stops the outbox and closes partner connections.
 func (n *Network) Close() {
 	n.cancel()
