@@ -222,7 +222,7 @@ func TestIdentityPersistsAndNeverShowsAKey(t *testing.T) {
 	pub := getNode(t, n.URL)
 	n.Stop(t)
 
-	n2 := meshtest.Start(t, host.Config{Home: home})
+	n2 := meshtest.Start(t, host.Config{Home: home, Listen: n.Addr}) // same port: same advertised address
 	again := getNode(t, n2.URL)
 	if again != pub {
 		t.Fatalf("identity changed across restart:\n%s\n%s", pub, again)
