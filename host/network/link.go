@@ -308,8 +308,8 @@ func retryable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
-// outgoing is the metadata of a push to a partner, also sent as gRPC
-// metadata for peers that read only that.
+// outgoingCtx also sends a push's PTP headers as gRPC metadata, for peers
+// that read them only there.
 func outgoingCtx(ctx context.Context, md map[string]string) context.Context {
 	return metadata.NewOutgoingContext(ctx, metadata.New(md))
 }
