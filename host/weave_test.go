@@ -139,3 +139,28 @@ func TestDisabledAndExpiredRoutes(t *testing.T) {
 	}
 	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.NotFound)
 }
+
+// TestReweaveLearnsAMissedAck: B acks while A is down, so B cannot tell A.
+// A's operator weaves again and learns that B has acked.
+func TestReweaveLearnsAMissedAck(t *testing.T) {
+	homeA := t.TempDir()
+	a, b := meshtest.Start(t, host.Config{Home: homeA}), meshtest.Start(t, host.Config{})
+	a.Identify(t, "node-a", "inst-a")
+	b.Identify(t, "node-b", "inst-b")
+	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "address": b.Addr}, ptp.OK)
+	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK)
+	a.Stop(t)
+	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a"}, ptp.OK)
+	a = restart(t, a, homeA, host.Config{})
+	if s := a.RouteState(t, "node-b"); s != "pending" {
+		t.Fatalf("A's route after a missed ack: %s", s)
+	}
+	var r struct{ State string }
+	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK).Decode(t, &r)
+	if r.State != "woven" {
+		t.Fatalf("weaving again: %s", r.State)
+	}
+	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push("t", []byte("x")); code != ptp.OK {
+		t.Fatalf("push after re-weave: %s %v", code, err)
+	}
+}

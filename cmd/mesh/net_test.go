@@ -73,7 +73,8 @@ func TestWeaveThroughCLI(t *testing.T) {
 		var pub node.Public
 		cliJSON(t, n.addr, &pub, "node", "show")
 		out, _ := cli(t, n.addr, "", "node", "show")
-		if pub.NodeID != n.id || pub.InstID != n.inst || !strings.Contains(out, "sha256:") || strings.Contains(out+pub.RootCrt+pub.Crt, "PRIVATE KEY") {
+		if pub.NodeID != n.id || pub.InstID != n.inst || !strings.Contains(out, "sha256:") || !strings.Contains(out, n.addr) ||
+			strings.Contains(out+pub.RootCrt+pub.Crt, "PRIVATE KEY") {
 			t.Fatalf("node show: %+v\n%s", pub, out)
 		}
 	}

@@ -45,13 +45,21 @@ func nodeCmd() *cobra.Command {
 	return cmd
 }
 
-func nodeTable(p node.Public) func(io.Writer) {
+// nodeInfo is GET /v1/interconn/node: the public identity and the address
+// told to partners.
+type nodeInfo struct {
+	node.Public
+	Advertise string `json:"advertise"`
+}
+
+func nodeTable(p nodeInfo) func(io.Writer) {
 	return func(w io.Writer) {
 		if p.NodeID == "" {
 			fields(w, "node_id", "(none yet: run mesh node refresh)")
 			return
 		}
 		fields(w, "node_id", p.NodeID, "inst_id", p.InstID, "inst_name", p.InstName, "version", p.Version,
-			"root", fingerprint(p.RootCrt), "certificate", fingerprint(p.Crt))
+			"root", fingerprint(p.RootCrt), "certificate", fingerprint(p.Crt),
+			"advertise", orWord(p.Advertise, "(none: partners cannot call back; set mesh start --advertise)"))
 	}
 }

@@ -52,7 +52,7 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Ne
 	})
 	r.Group(func(c chi.Router) {
 		c.Use(h.adminOnly)
-		c.Post("/v1/interconn/node/refresh", h.nodeRefresh)
+		c.Post("/v1/interconn/node/refresh", jsonOp("node refresh", h.ident.Refresh))
 		c.Get("/v1/interconn/node", h.nodeGet)
 		h.netRoutes(c, r)
 	})
@@ -91,25 +91,6 @@ func isLoopback(remote string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func (h *Handler) nodeRefresh(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, 1<<20)
-	if err != nil {
-		writeReply(w, r, fail(err))
-		return
-	}
-	var req node.Refresh
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeReply(w, r, fail(ptp.Errorf(ptp.BadRequest, "body is not a valid node refresh: %v", jsonProblem(err))))
-		return
-	}
-	pub, err := h.ident.Refresh(r.Context(), req)
-	if err != nil {
-		writeReply(w, r, fail(err))
-		return
-	}
-	writeJSON(w, ptp.OK, pub)
 }
 
 // nodeGet shows the public identity and the address told to partners.

@@ -14,28 +14,64 @@ import (
 // netRoutes are the partner endpoints: control ones for the operator, and
 // the two a partner's node calls during the weave handshake.
 func (h *Handler) netRoutes(control, peer chi.Router) {
-	control.Post("/v1/interconn/net/refresh", h.netRefresh)
-	control.Post("/v1/interconn/net/weave", h.netByID(h.net.Weave))
-	control.Post("/v1/interconn/net/ack", h.netAck)
-	control.Post("/v1/interconn/net/remove", h.netRemove)
-	control.Post("/v1/interconn/net/disable", h.netDisable(true))
-	control.Post("/v1/interconn/net/enable", h.netDisable(false))
-	control.Get("/v1/interconn/net", h.netList)
-	control.Get("/v1/interconn/net/{node_id}", h.netGet)
-	peer.Post("/v1/interconn/net/hello", h.netHello)
-	peer.Post("/v1/interconn/net/confirm", h.netConfirm)
+	control.Post("/v1/interconn/net/refresh", jsonOp("net refresh", h.net.Refresh))
+	control.Post("/v1/interconn/net/weave", byID(h.net.Weave))
+	control.Post("/v1/interconn/net/ack", jsonOp("net ack", h.net.Ack))
+	control.Post("/v1/interconn/net/remove", byID(func(ctx context.Context, id string) (any, error) {
+		return map[string]string{"node_id": id, "removed": "true"}, h.net.Remove(ctx, id)
+	}))
+	control.Post("/v1/interconn/net/disable", byID(func(ctx context.Context, id string) (network.Route, error) {
+		return h.net.SetDisabled(ctx, id, true)
+	}))
+	control.Post("/v1/interconn/net/enable", byID(func(ctx context.Context, id string) (network.Route, error) {
+		return h.net.SetDisabled(ctx, id, false)
+	}))
+	control.Get("/v1/interconn/net", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, ptp.OK, h.net.List()) })
+	control.Get("/v1/interconn/net/{node_id}", func(w http.ResponseWriter, r *http.Request) {
+		route, err := h.net.Get(chi.URLParam(r, "node_id"))
+		answer(w, r, route, err)
+	})
+	// Anyone may say hello: it records a pending route that this node's
+	// operator must ack. A confirmation must come over mTLS from the partner.
+	peer.Post("/v1/interconn/net/hello", jsonOp("hello", func(ctx context.Context, hello network.Hello) (network.Hello, error) {
+		return h.net.Greet(ctx, connOf(ctx), hello)
+	}))
+	peer.Post("/v1/interconn/net/confirm", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, r, map[string]string{"confirmed": "true"}, h.net.Confirmed(r.Context(), connOf(r.Context())))
+	})
 }
 
-// decodeBody reads a small JSON control body into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, what string, v any) error {
-	body, err := readBody(w, r, 1<<20)
-	if err != nil {
-		return err
+// jsonOp serves a control call: a small JSON body decoded into T, handed
+// to op, whose result is the reply's content.
+func jsonOp[T, R any](what string, op func(context.Context, T) (R, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		body, err := readBody(w, r, 1<<20)
+		if err == nil {
+			if err = json.Unmarshal(body, &req); err != nil {
+				err = ptp.Errorf(ptp.BadRequest, "body is not a valid %s: %v", what, jsonProblem(err))
+			}
+		}
+		if err != nil {
+			answer(w, r, nil, err)
+			return
+		}
+		out, err := op(r.Context(), req)
+		answer(w, r, out, err)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return ptp.Errorf(ptp.BadRequest, "body is not a valid %s: %v", what, jsonProblem(err))
-	}
-	return nil
+}
+
+// byID serves a call on one route, named by {"node_id"} in the body.
+func byID[R any](op func(context.Context, string) (R, error)) http.HandlerFunc {
+	return jsonOp("request", func(ctx context.Context, b struct {
+		NodeID string `json:"node_id"`
+	}) (R, error) {
+		if b.NodeID == "" {
+			var zero R
+			return zero, ptp.Errorf(ptp.BadRequest, "missing node_id")
+		}
+		return op(ctx, b.NodeID)
+	})
 }
 
 // answer writes v as the content of a reply, or err.
@@ -45,92 +81,4 @@ func answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 		return
 	}
 	writeJSON(w, ptp.OK, v)
-}
-
-func (h *Handler) netRefresh(w http.ResponseWriter, r *http.Request) {
-	var req network.RouteRequest
-	if err := decodeBody(w, r, "net refresh", &req); err != nil {
-		answer(w, r, nil, err)
-		return
-	}
-	route, err := h.net.Refresh(r.Context(), req)
-	answer(w, r, route, err)
-}
-
-type nodeBody struct {
-	NodeID string `json:"node_id"`
-}
-
-func (h *Handler) readNodeID(w http.ResponseWriter, r *http.Request) (string, error) {
-	var b nodeBody
-	if err := decodeBody(w, r, "request", &b); err != nil {
-		return "", err
-	}
-	if b.NodeID == "" {
-		return "", ptp.Errorf(ptp.BadRequest, "missing node_id")
-	}
-	return b.NodeID, nil
-}
-
-// netByID serves an operation on one route named by {node_id}.
-func (h *Handler) netByID(op func(ctx context.Context, id string) (network.Route, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := h.readNodeID(w, r)
-		if err != nil {
-			answer(w, r, nil, err)
-			return
-		}
-		route, err := op(r.Context(), id)
-		answer(w, r, route, err)
-	}
-}
-
-func (h *Handler) netDisable(off bool) http.HandlerFunc {
-	return h.netByID(func(ctx context.Context, id string) (network.Route, error) { return h.net.SetDisabled(ctx, id, off) })
-}
-
-func (h *Handler) netRemove(w http.ResponseWriter, r *http.Request) {
-	id, err := h.readNodeID(w, r)
-	if err == nil {
-		err = h.net.Remove(r.Context(), id)
-	}
-	answer(w, r, map[string]string{"node_id": id, "removed": "true"}, err)
-}
-
-func (h *Handler) netAck(w http.ResponseWriter, r *http.Request) {
-	var req network.AckRequest
-	if err := decodeBody(w, r, "net ack", &req); err != nil {
-		answer(w, r, nil, err)
-		return
-	}
-	route, err := h.net.Ack(r.Context(), req)
-	answer(w, r, route, err)
-}
-
-func (h *Handler) netList(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, ptp.OK, h.net.List())
-}
-
-func (h *Handler) netGet(w http.ResponseWriter, r *http.Request) {
-	route, err := h.net.Get(chi.URLParam(r, "node_id"))
-	answer(w, r, route, err)
-}
-
-// netHello answers a partner's handshake. Anyone may call it: it records a
-// pending route that this node's operator must ack.
-func (h *Handler) netHello(w http.ResponseWriter, r *http.Request) {
-	var hello network.Hello
-	if err := decodeBody(w, r, "hello", &hello); err != nil {
-		answer(w, r, nil, err)
-		return
-	}
-	reply, err := h.net.Greet(r.Context(), connOf(r.Context()), hello)
-	answer(w, r, reply, err)
-}
-
-// netConfirm records that a partner acked this node's handshake; it must
-// come over mTLS with the partner's certificate.
-func (h *Handler) netConfirm(w http.ResponseWriter, r *http.Request) {
-	err := h.net.Confirmed(r.Context(), connOf(r.Context()))
-	answer(w, r, map[string]string{"confirmed": "true"}, err)
 }

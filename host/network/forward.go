@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -138,10 +137,7 @@ func (n *Network) final(e *entry, err error, attempt int) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &pe):
-		if pe.Code == ptp.OK || strings.HasPrefix(pe.Msg, "partner ") {
-			return err
-		}
-		return &ptp.Error{Code: pe.Code, Msg: fmt.Sprintf("partner %s: %s", e.NodeID, pe.Msg)}
+		return err // the partner's answer, or a route problem: both say whose
 	case errors.Is(err, context.DeadlineExceeded):
 		return ptp.Errorf(ptp.Timeout, "partner %s did not answer in time (attempt %d)", e.NodeID, attempt)
 	case errors.Is(err, context.Canceled):

@@ -93,7 +93,7 @@ func (n *Network) dial(e *entry) (*link, error) {
 		return nil, err
 	}
 	if !a.TLS && !e.AllowPlaintext {
-		return nil, ptp.Errorf(ptp.BadAddress, "address %q is plaintext and the route does not allow it", e.Address)
+		return nil, ptp.Errorf(ptp.BadAddress, "partner %s: address %q is plaintext and the route does not allow it", e.NodeID, e.Address)
 	}
 	creds := insecure.NewCredentials()
 	tr := &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Minute}
@@ -147,9 +147,9 @@ func (l *link) doHTTP(req *http.Request) error {
 		Message string   `json:"message"`
 	}
 	if err := json.Unmarshal(data, &out); err != nil || out.Code == "" {
-		return ptp.Errorf(ptp.Incompatible, "reply %d is not PTP: %.200q", resp.StatusCode, data)
+		return ptp.Errorf(ptp.Incompatible, "partner %s: reply %d is not PTP: %.200q", l.node, resp.StatusCode, data)
 	}
-	return partnerCode(out.Code, out.Message)
+	return l.answered(out.Code, out.Message)
 }
 
 // invoke delivers one push with PrivateTransferProtocol.invoke.
@@ -158,7 +158,7 @@ func (l *link) invoke(ctx context.Context, in *ptp.Inbound) error {
 	if err != nil {
 		return unreachable(err)
 	}
-	return partnerCode(ptp.Code(out.Code), out.Message)
+	return l.answered(ptp.Code(out.Code), out.Message)
 }
 
 // invokeHTTP delivers one push with the HTTP form of invoke.
@@ -241,7 +241,7 @@ func (s *stream) receive(o *openStream) {
 		if err == nil {
 			select {
 			case w := <-o.waiting:
-				w <- partnerCode(ptp.Code(out.Code), out.Message)
+				w <- s.link.answered(ptp.Code(out.Code), out.Message)
 				continue
 			default:
 				err = errors.New("an answer nobody asked for: the stream is out of step")
@@ -271,12 +271,13 @@ func (s *stream) forget(o *openStream) {
 	s.mu.Unlock()
 }
 
-// partnerCode turns the code a partner answered with into an error.
-func partnerCode(c ptp.Code, msg string) error {
+// answered turns the code the partner answered with into an error that
+// names the partner.
+func (l *link) answered(c ptp.Code, msg string) error {
 	if c == ptp.OK {
 		return nil
 	}
-	return &ptp.Error{Code: c, Msg: msg}
+	return ptp.Errorf(c, "partner %s: %s", l.node, msg)
 }
 
 // transportError is a failure to reach the partner at all.
