@@ -1,0 +1,10 @@
+// Package plugin runs the node's WebAssembly plugins: codecs on the
+// node-to-node data path, auth policies on every container and partner
+// request, and route handlers for configured paths. Kinds are data (one
+// table, kind.go); codecs are called through a thin raw wazero ABI
+// (abi.go), the other kinds through the Extism guest ABI. Each loaded
+// plugin keeps a bounded pool of instances; a call that traps or runs past
+// its deadline discards its instance. Installed plugins live in the node's
+// NATS store, so every replica loads the same set and a change applies
+// without a restart.
+package plugin
