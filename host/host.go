@@ -22,6 +22,7 @@ import (
 	"github.com/ppcmesh/mesh/host/cluster"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/portmux"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -81,17 +82,19 @@ func (c *Config) Validate() error {
 
 // Host is a running node.
 type Host struct {
-	cfg   Config
-	log   *slog.Logger
-	nats  *cluster.NATS
-	queue *queue.Queue
-	ident *node.Store
-	net   *network.Network
-	ln    net.Listener
-	mux   *portmux.Mux
-	grpc  *grpc.Server
-	http  *http.Server
-	drain context.CancelFunc
+	cfg     Config
+	log     *slog.Logger
+	nats    *cluster.NATS
+	queue   *queue.Queue
+	ident   *node.Store
+	net     *network.Network
+	engine  *plugin.Engine
+	plugins *plugin.Registry
+	ln      net.Listener
+	mux     *portmux.Mux
+	grpc    *grpc.Server
+	http    *http.Server
+	drain   context.CancelFunc
 }
 
 // New opens the store and binds the port. Run serves; if Run is never
@@ -124,11 +127,17 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if h.ident, err = node.Open(ctx, h.nats.JS, 1, cfg.Hosts); err != nil {
 		return nil, err
 	}
+	if h.engine, err = plugin.NewEngine(filepath.Join(cfg.Home, "plugin-cache"), cfg.Logger); err != nil {
+		return nil, err
+	}
+	if h.plugins, err = plugin.Open(ctx, h.nats.JS, h.engine, 1, cfg.Logger); err != nil {
+		return nil, err
+	}
 	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	if h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
-		RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Logger: cfg.Logger}); err != nil {
+		RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	h.build()
@@ -151,8 +160,8 @@ func (h *Host) advertise() string {
 func (h *Host) build() {
 	drainCtx, drain := context.WithCancel(context.Background())
 	h.drain = drain
-	svc := api.NewService(h.queue, h.ident, h.net, api.Limits{
-		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait}, drainCtx)
+	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Limits{
+		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage}, drainCtx)
 	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
 	h.grpc = grpc.NewServer(
 		grpc.Creds(network.ServerCreds()),
@@ -251,6 +260,14 @@ func (h *Host) Close() {
 	if h.net != nil {
 		h.net.Close()
 		h.net = nil
+	}
+	if h.plugins != nil {
+		h.plugins.Close(context.Background())
+		h.plugins = nil
+	}
+	if h.engine != nil {
+		_ = h.engine.Close(context.Background())
+		h.engine = nil
 	}
 	if h.queue != nil {
 		h.queue.Close()

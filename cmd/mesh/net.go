@@ -41,6 +41,7 @@ func netAddCmd(c *control) *cobra.Command {
 	var (
 		req                network.RouteRequest
 		root, crt, expires string
+		codec              string
 		plaintext, outbox  bool
 	)
 	cmd := &cobra.Command{
@@ -60,6 +61,9 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 			if f.Changed("outbox") {
 				req.Outbox = &outbox
 			}
+			if f.Changed("codec") {
+				req.Codec = &codec
+			}
 			if err := readRouteFlags(&req, root, crt, expires); err != nil {
 				return err
 			}
@@ -75,6 +79,7 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 	f.BoolVar(&plaintext, "allow-plaintext", false, "permit a plaintext address (old partners only)")
 	f.BoolVar(&outbox, "outbox", false, "park pushes durably while the partner is unreachable and retry them")
 	f.StringVar(&expires, "expires", "", "the route stops carrying traffic after this RFC 3339 time")
+	f.StringVar(&codec, "codec", "", `codec plugin that encodes payloads to the partner ("" for none); the partner needs it installed too`)
 	return cmd
 }
 
@@ -268,6 +273,9 @@ func options(r network.Route) string {
 	}
 	if r.AllowPlaintext {
 		o = append(o, "plaintext")
+	}
+	if r.Codec != "" {
+		o = append(o, "codec="+r.Codec)
 	}
 	return strings.Join(o, ",")
 }

@@ -52,6 +52,8 @@ func applyHeaders(get headers, r *Request) error {
 	}
 	r.TargetNode = get(ptp.HeaderTargetNodeID)
 	r.TargetInst = get(ptp.HeaderTargetInstID)
+	r.Token = get(ptp.HeaderToken)
+	r.Codec = get(ptp.HeaderCodec)
 	if t := get(ptp.HeaderTopic); t != "" {
 		r.Topic = t
 	}

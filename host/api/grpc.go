@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ppcmesh/mesh/host/network"
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -121,6 +124,9 @@ type protocolServer struct {
 }
 
 func (p *protocolServer) invoke(ctx context.Context, in *ptp.Inbound) *ptp.Outbound {
+	if out, ok := p.routed(ctx, in); ok {
+		return out
+	}
 	get := chain(mapHeaders(in.Metadata), grpcHeaders(ctx))
 	var rep Reply
 	if r, err := decodeInvoke(get, in.Payload); err != nil {
@@ -174,4 +180,31 @@ func (p *protocolServer) Transport(stream ptp.PrivateTransferProtocol_TransportS
 			return status.Error(codes.Unavailable, "node stopping")
 		}
 	}
+}
+
+// routed serves an invoke whose x-ptp-uri a route handler plugin claims.
+// The answer's HTTP status shows as its code: OK below 400, else the PTP
+// code of that status.
+func (p *protocolServer) routed(ctx context.Context, in *ptp.Inbound) (*ptp.Outbound, bool) {
+	uri := mapHeaders(in.Metadata)(ptp.HeaderURI)
+	if uri == "" || plugin.Reserved(uri) || !p.svc.plugins.HasRoutes() {
+		return nil, false
+	}
+	req := plugin.RouteRequest{Method: http.MethodPost, Path: uri, Headers: map[string]string{}, Body: in.Payload}
+	for k, v := range in.Metadata {
+		req.Headers[strings.ToLower(k)] = v
+	}
+	res, ok, err := p.svc.route(ctx, connOf(ctx), req)
+	if err != nil {
+		rep := fail(err)
+		return &ptp.Outbound{Code: string(rep.Code), Message: rep.Message}, true
+	}
+	if !ok {
+		return nil, false
+	}
+	code := ptp.OK
+	if res.Status >= 400 {
+		code = ptp.FromHTTP(res.Status)
+	}
+	return &ptp.Outbound{Code: string(code), Message: http.StatusText(res.Status), Payload: res.Body, Metadata: res.Headers}, true
 }

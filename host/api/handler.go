@@ -12,6 +12,7 @@ import (
 
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -55,12 +56,20 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Ne
 		c.Post("/v1/interconn/node/refresh", jsonOp("node refresh", h.ident.Refresh))
 		c.Get("/v1/interconn/node", h.nodeGet)
 		h.netRoutes(c, r)
+		h.pluginRoutes(c)
 	})
 	h.router = r
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+// ServeHTTP serves r: with a route handler plugin when one claims its path
+// (never the node's own endpoints), else with the node's routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !plugin.Reserved(r.URL.Path) && h.routed(w, r, r.URL.Path) {
+		return
+	}
+	h.router.ServeHTTP(w, r)
+}
 
 // adminOnly lets through loopback callers, and others presenting the admin
 // bearer token; never a partner node (a caller with a client certificate).

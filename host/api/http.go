@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -29,6 +30,9 @@ func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
 // invokeHandler serves the HTTP form of PrivateTransferProtocol.invoke: PTP
 // headers carry the routing, the body is the inner payload.
 func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
+	if uri := r.Header.Get(ptp.HeaderURI); uri != "" && !plugin.Reserved(uri) && h.routed(w, r, uri) {
+		return
+	}
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		writeReply(w, r, fail(err))

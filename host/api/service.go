@@ -8,10 +8,12 @@ package api
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -28,6 +30,8 @@ type Request struct {
 	Metadata   map[string]string // message metadata, for push
 	MessageID  string            // optional id chosen by the sender
 	Source     string            // the source node the headers claim, if any
+	Token      string            // x-ptp-token, for auth policies
+	Codec      string            // x-mesh-codec: from a partner, the codec the payload is encoded with; from a container, the codec to forward with
 	Conn       *network.Conn     // the connection it came on; nil for in-process calls
 }
 
@@ -43,28 +47,33 @@ type Reply struct {
 type Limits struct {
 	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
 	MaxPopWait     time.Duration // longest pop wait accepted; default 30m
+	MaxBody        int64         // largest answer read from a route's upstream; default 128 MiB
 }
 
 // Service answers container-API requests from the node's queues.
 type Service struct {
-	queue  *queue.Queue
-	ident  *node.Store
-	net    *network.Network
-	limits Limits
-	drain  context.Context // cancelled when the node stops: blocked pops return
+	plugins *plugin.Registry
+	queue   *queue.Queue
+	ident   *node.Store
+	net     *network.Network
+	limits  Limits
+	drain   context.Context // cancelled when the node stops: blocked pops return
 }
 
 // NewService returns a Service over q for the node described by ident,
 // forwarding to partners through net. Cancelling drain makes blocked pops
 // return empty at once.
-func NewService(q *queue.Queue, ident *node.Store, net *network.Network, limits Limits, drain context.Context) *Service {
+func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, drain context.Context) *Service {
 	if limits.DefaultPopWait <= 0 {
 		limits.DefaultPopWait = 120 * time.Second
 	}
 	if limits.MaxPopWait <= 0 {
 		limits.MaxPopWait = 30 * time.Minute
 	}
-	return &Service{queue: q, ident: ident, net: net, limits: limits, drain: drain}
+	if limits.MaxBody <= 0 {
+		limits.MaxBody = 128 << 20
+	}
+	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, drain: drain}
 }
 
 // Do carries out r: for a container, on this node's queues or by forwarding
@@ -85,8 +94,19 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	case partner != "" && !local:
 		return fail(ptp.Errorf(ptp.NotPermitted, "partner %s asked this node (%s) to relay to %q: partners deliver only to the node they call",
 			partner, id.NodeID, r.TargetNode+r.TargetInst))
-	case r.Method == ptp.Push && !local:
+	}
+	if err := s.authorize(ctx, &r, partner, id); err != nil {
+		return fail(err)
+	}
+	if r.Method == ptp.Push && !local {
 		return s.forward(ctx, r)
+	}
+	if partner != "" && r.Codec != "" {
+		p, err := s.plugins.Decode(ctx, r.Codec, r.Payload)
+		if err != nil {
+			return fail(err)
+		}
+		r.Payload = p
 	}
 	k := queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}
 	switch r.Method {
@@ -136,7 +156,7 @@ func (s *Service) forward(ctx context.Context, r Request) Reply {
 		defer cancel()
 	}
 	rc, err := s.net.Forward(ctx, r.TargetNode, r.TargetInst, network.Delivery{
-		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
+		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata, Codec: r.Codec})
 	if err != nil {
 		return fail(err)
 	}
@@ -147,6 +167,26 @@ func (s *Service) forward(ctx context.Context, r Request) Reply {
 		rep.Metadata[ptp.HeaderDelivery] = "queued"
 	}
 	return rep
+}
+
+// authorize asks the auth policies about r; what they add to a push joins
+// its metadata.
+func (s *Service) authorize(ctx context.Context, r *Request, partner string, id node.Identity) error {
+	caller, source := "container", id.NodeID
+	if partner != "" {
+		caller, source = "partner", partner
+	}
+	add, err := s.plugins.Authorize(ctx, plugin.AuthRequest{Method: string(r.Method), Session: r.Session, Topic: r.Topic,
+		SourceNode: source, TargetNode: r.TargetNode, Token: r.Token, RemoteAddr: r.Conn.RemoteIP(),
+		TLSIdentity: partner, Caller: caller})
+	if err != nil || len(add) == 0 || r.Method != ptp.Push {
+		return err
+	}
+	md := make(map[string]string, len(r.Metadata)+len(add))
+	maps.Copy(md, r.Metadata)
+	maps.Copy(md, add)
+	r.Metadata = md
+	return nil
 }
 
 // checkRequest checks what every request needs.

@@ -19,6 +19,7 @@ type RouteRequest struct {
 	GuestCrt       string     `json:"guest_crt,omitempty"`  // or pin its exact certificate
 	AllowPlaintext *bool      `json:"allow_plaintext,omitempty"`
 	Outbox         *bool      `json:"outbox,omitempty"`
+	Codec          *string    `json:"codec,omitempty"` // codec plugin for payloads to the partner; "" for none
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
@@ -49,6 +50,9 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 	}
 	if req.Outbox != nil {
 		r.Outbox = *req.Outbox
+	}
+	if req.Codec != nil {
+		r.Codec = *req.Codec
 	}
 	if req.ExpiresAt != nil {
 		r.ExpiresAt = *req.ExpiresAt

@@ -19,6 +19,7 @@ type Delivery struct {
 	ID       string // message id; the partner de-duplicates retries on it
 	Payload  []byte
 	Metadata map[string]string
+	Codec    string // codec plugin: on a push, overrides the route's ("none" for none); once encoded, the one used
 }
 
 // Receipt says what became of a forwarded push.
@@ -56,6 +57,10 @@ func (n *Network) Forward(ctx context.Context, nodeID, instID string, d Delivery
 	if int64(len(d.Payload)) > n.cfg.MaxMessage {
 		return Receipt{}, ptp.Errorf(ptp.TooLarge, "message of %d bytes exceeds the limit of %d bytes", len(d.Payload), n.cfg.MaxMessage)
 	}
+	d, err := n.encode(ctx, e, d)
+	if err != nil {
+		return Receipt{}, err
+	}
 	if d.ID == "" {
 		d.ID = newID()
 	}
@@ -69,13 +74,37 @@ func (n *Network) Forward(ctx context.Context, nodeID, instID string, d Delivery
 	if e.Outbox {
 		budget = min(budget, 2*time.Second)
 	}
-	err := n.deliver(ctx, e, d, budget)
+	err = n.deliver(ctx, e, d, budget)
 	if err != nil && e.Outbox && retryable(err) && ctx.Err() == nil {
 		n.log.Info("partner unreachable: message parked in the outbox", "node", e.NodeID, "id", d.ID, "err", err)
 		rc.Queued = true
 		return rc, n.outbox.park(ctx, e.NodeID, d)
 	}
 	return rc, err
+}
+
+// encode runs d's payload through the codec chosen for it: the push's own
+// choice, else the route's. The codec's name travels with the payload.
+func (n *Network) encode(ctx context.Context, e *entry, d Delivery) (Delivery, error) {
+	if d.Codec == "" {
+		d.Codec = e.Codec
+	}
+	if d.Codec == "" || d.Codec == "none" {
+		d.Codec = ""
+		return d, nil
+	}
+	if n.cfg.Codecs == nil {
+		return d, ptp.Errorf(ptp.CodecError, "codec %q asked for, but this node runs no plugins", d.Codec)
+	}
+	p, err := n.cfg.Codecs.Encode(ctx, d.Codec, d.Payload)
+	if err != nil {
+		return d, err
+	}
+	if int64(len(p)) > n.cfg.MaxMessage {
+		return d, ptp.Errorf(ptp.TooLarge, "message encoded by %s is %d bytes, over the limit of %d bytes", d.Codec, len(p), n.cfg.MaxMessage)
+	}
+	d.Payload = p
+	return d, nil
 }
 
 // deliver tries d until it is stored, a refusal is final, or budget passes.
@@ -169,6 +198,9 @@ func (n *Network) inbound(e *entry, d Delivery) *ptp.Inbound {
 	}
 	if e.InstID != "" {
 		md[ptp.HeaderTargetInstID] = e.InstID
+	}
+	if d.Codec != "" {
+		md[ptp.HeaderCodec] = d.Codec
 	}
 	return &ptp.Inbound{Metadata: md, Payload: d.Payload}
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -313,4 +315,31 @@ func retryable(err error) bool {
 // that read them only there.
 func outgoingCtx(ctx context.Context, md map[string]string) context.Context {
 	return metadata.NewOutgoingContext(ctx, metadata.New(md))
+}
+
+// RoundTrip sends req to partner nodeID over its link (mTLS unless the
+// route allows plaintext), at req's path and query: how a route handler
+// forwards a request to a partner.
+func (n *Network) RoundTrip(nodeID string, req *http.Request) (*http.Response, error) {
+	e, ok := n.routes.get(nodeID)
+	if !ok {
+		return nil, ptp.Errorf(ptp.NotWoven, "node %q is not a partner of this node", nodeID)
+	}
+	if err := e.usable(time.Now()); err != nil {
+		return nil, err
+	}
+	l, err := n.links.get(e)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(l.base + req.URL.RequestURI())
+	if err != nil {
+		return nil, ptp.Errorf(ptp.BadRequest, "forward to %s: %v", nodeID, err)
+	}
+	req.URL, req.Host, req.RequestURI = u, u.Host, ""
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return nil, &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("partner %s at %s: %v", nodeID, e.Address, err)}
+	}
+	return resp, nil
 }

@@ -30,7 +30,13 @@ type Config struct {
 	MaxMessage     int64         // largest message to forward; default 128 MiB
 	Streams        int           // transport streams per partner; default 4
 	Replicas       int           // KV replicas; default 1
+	Codecs         Encoder       // codec plugins; nil when the node runs none
 	Logger         *slog.Logger
+}
+
+// Encoder encodes a payload with the codec plugin it names.
+type Encoder interface {
+	Encode(ctx context.Context, codec string, payload []byte) ([]byte, error)
 }
 
 func (c *Config) defaults() {

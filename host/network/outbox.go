@@ -2,9 +2,11 @@ package network
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
 
@@ -53,7 +55,13 @@ func (o *outbox) holds(node string) bool {
 // park stores d for node durably.
 func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
 	k := queue.Key{Node: node, Session: d.Session, Topic: d.Topic}
-	if _, err := o.n.queue.Push(ctx, k, queue.Message{ID: d.ID, Payload: d.Payload, Metadata: d.Metadata}); err != nil {
+	md := d.Metadata
+	if d.Codec != "" { // the payload is encoded: remember with which codec
+		md = make(map[string]string, len(d.Metadata)+1)
+		maps.Copy(md, d.Metadata)
+		md[ptp.HeaderCodec] = d.Codec
+	}
+	if _, err := o.n.queue.Push(ctx, k, queue.Message{ID: d.ID, Payload: d.Payload, Metadata: md}); err != nil {
 		return err
 	}
 	o.n.parked.Add(1)
@@ -172,7 +180,8 @@ func (o *outbox) deliverAll(ctx context.Context, node string) bool {
 			if m == nil {
 				break
 			}
-			d := Delivery{Session: k.Session, Topic: k.Topic, ID: m.ID, Payload: m.Payload, Metadata: m.Metadata}
+			d := Delivery{Session: k.Session, Topic: k.Topic, ID: m.ID, Payload: m.Payload, Metadata: m.Metadata,
+				Codec: m.Metadata[ptp.HeaderCodec]}
 			err = o.n.deliver(ctx, e, d, 0)
 			if err != nil && retryable(err) {
 				return false

@@ -44,6 +44,7 @@ type Route struct {
 	GuestCrt       string    `json:"guest_crt,omitempty"`
 	AllowPlaintext bool      `json:"allow_plaintext,omitempty"`
 	Outbox         bool      `json:"outbox,omitempty"`
+	Codec          string    `json:"codec,omitempty"` // codec plugin that encodes payloads to this partner
 	Disabled       bool      `json:"disabled,omitempty"`
 	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 	Updated        time.Time `json:"updated,omitzero"`

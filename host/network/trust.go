@@ -21,8 +21,9 @@ import (
 // presented in the TLS handshake, if any. Verifications against a route are
 // cached on it, so a partner's chain is checked once per connection.
 type Conn struct {
-	TLS   bool
-	certs []*x509.Certificate
+	TLS    bool
+	Remote string // the peer's IP address
+	certs  []*x509.Certificate
 
 	mu       sync.Mutex
 	verified map[string]uint64 // node id → route revision the chain was checked against
@@ -30,16 +31,28 @@ type Conn struct {
 
 // ConnOf describes c, a connection the port mux delivered.
 func ConnOf(c net.Conn) *Conn {
+	remote := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
 	st := portmux.TLSState(c)
 	if st == nil {
-		return &Conn{}
+		return &Conn{Remote: remote}
 	}
-	return &Conn{TLS: true, certs: st.PeerCertificates}
+	return &Conn{TLS: true, Remote: remote, certs: st.PeerCertificates}
 }
 
 // HasCert reports whether the peer presented a certificate: only partner
 // nodes do, and they may not use the control or container-side API.
 func (c *Conn) HasCert() bool { return c != nil && len(c.certs) > 0 }
+
+// RemoteIP is the peer's IP address; empty for in-process calls.
+func (c *Conn) RemoteIP() string {
+	if c == nil {
+		return ""
+	}
+	return c.Remote
+}
 
 // AuthType makes Conn a gRPC AuthInfo.
 func (c *Conn) AuthType() string { return "mesh" }

@@ -14,7 +14,8 @@ type Record struct {
 	Options   Options           `json:"options"`
 	Exports   []string          `json:"exports,omitempty"` // what the module exports, for inspect
 	Installed time.Time         `json:"installed"`
-	Error     string            `json:"error,omitempty"` // set when this replica could not load it
+	State     string            `json:"state,omitempty"` // enabled, disabled, or failed (enabled but not loaded on this replica)
+	Error     string            `json:"error,omitempty"` // why it failed to load on this replica
 }
 
 // Options are the host's settings for one plugin. Zero values take the

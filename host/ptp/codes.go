@@ -134,3 +134,21 @@ func Describe(err error) (Code, string) {
 	}
 	return SystemError, err.Error()
 }
+
+// FromHTTP is the code for an HTTP status: the lowest code the table maps
+// to it, else BadRequest for 4xx and SystemError for the rest.
+func FromHTTP(status int) Code {
+	best := Code("")
+	for c, row := range table {
+		if row.http == status && c != OK && (best == "" || c < best) {
+			best = c
+		}
+	}
+	switch {
+	case best != "":
+		return best
+	case status >= 400 && status < 500:
+		return BadRequest
+	}
+	return SystemError
+}

@@ -25,6 +25,7 @@ const (
 	HeaderMessageID   = "x-mesh-message-id"  // a message's id, for de-duplication
 	HeaderContentSize = "x-mesh-size"        // payload size in bytes
 	HeaderDelivery    = "x-mesh-delivery"    // on a forwarded push: "delivered", or "queued" in the outbox
+	HeaderCodec       = "x-mesh-codec"       // the codec plugin a payload is encoded with; on a container push, the codec to use ("none" for none)
 )
 
 // Version is the protocol version this node speaks.

@@ -1,0 +1,143 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// Authorize asks every enabled auth policy, in name order, whether to admit
+// req; the first refusal wins. With no policy installed it admits at once.
+// Decisions are cached per policy and request for the policy's TTL. A
+// policy that fails refuses (fail closed) unless it is installed with
+// fail_open. The returned headers are what the policies add to a push.
+func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]string, error) {
+	if r == nil {
+		return nil, nil
+	}
+	policies := r.ofKind(Auth)
+	if len(policies) == 0 {
+		return nil, nil
+	}
+	var headers map[string]string
+	for _, l := range policies {
+		d, err := r.decide(ctx, l, req)
+		if err != nil {
+			if l.rec.Options.FailOpen {
+				r.log.Warn("auth policy failed; admitting (fail_open)", "plugin", l.rec.Name, "err", err)
+				continue
+			}
+			return nil, &ptp.Error{Code: ptp.Unauthorized, Err: err,
+				Msg: fmt.Sprintf("auth policy %s failed, so the request is refused: %v", l.rec.Name, err)}
+		}
+		if !d.Allow {
+			return nil, ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s: %s", l.rec.Name, orWord(d.Reason, "no reason given"))
+		}
+		for k, v := range d.Headers {
+			if headers == nil {
+				headers = map[string]string{}
+			}
+			headers[k] = v
+		}
+	}
+	return headers, nil
+}
+
+func orWord(s, word string) string {
+	if s == "" {
+		return word
+	}
+	return s
+}
+
+// decide returns l's decision on req, from the cache when it is fresh.
+func (r *Registry) decide(ctx context.Context, l *loaded, req AuthRequest) (AuthDecision, error) {
+	req.Now = 0
+	in, _ := json.Marshal(req)
+	key := l.rec.Name + "\x00" + l.fp + "\x00" + string(hash(in))
+	if d, ok := r.auth.get(key); ok {
+		return d, nil
+	}
+	req.Now = time.Now().Unix()
+	in, _ = json.Marshal(req)
+	out, err := run(ctx, func() (*loaded, error) { return l, nil }, ExportAuthorize, in)
+	if err != nil {
+		return AuthDecision{}, err
+	}
+	var d AuthDecision
+	if err := json.Unmarshal(out, &d); err != nil {
+		return AuthDecision{}, fmt.Errorf("its answer is not an auth decision (JSON {\"allow\": bool, ...}): %v", err)
+	}
+	ttl := l.rec.Options.cacheTTL()
+	if d.TTLms != 0 {
+		ttl = time.Duration(d.TTLms) * time.Millisecond
+	}
+	if ttl > 0 {
+		r.auth.put(key, l.rec.Name, d, time.Now().Add(ttl))
+	}
+	return d, nil
+}
+
+func hash(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+// decisions caches auth decisions, bounded in size.
+type decisions struct {
+	mu sync.Mutex
+	m  map[string]cached
+}
+
+type cached struct {
+	d       AuthDecision
+	policy  string
+	expires time.Time
+}
+
+const maxDecisions = 50_000
+
+func newDecisions() decisions { return decisions{m: map[string]cached{}} }
+
+func (c *decisions) get(key string) (AuthDecision, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || time.Now().After(e.expires) {
+		return AuthDecision{}, false
+	}
+	return e.d, true
+}
+
+func (c *decisions) put(key, policy string, d AuthDecision, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxDecisions {
+		now := time.Now()
+		for k, e := range c.m {
+			if now.After(e.expires) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxDecisions {
+			clear(c.m)
+		}
+	}
+	c.m[key] = cached{d, policy, expires}
+}
+
+// forget drops the decisions of a policy that changed.
+func (c *decisions) forget(policy string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if e.policy == policy {
+			delete(c.m, k)
+		}
+	}
+}

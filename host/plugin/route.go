@@ -1,0 +1,92 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/ppcmesh/mesh/host/ptp"
+)
+
+// Router returns the route handler configured for path (a URL path or an
+// x-ptp-uri): the one with the longest matching prefix. ok is false when no
+// handler claims path.
+func (r *Registry) Router(path string) (name string, ok bool) {
+	best := -1
+	for _, l := range r.ofKind(Route) {
+		for _, p := range l.rec.Options.Prefixes {
+			if strings.HasPrefix(path, p) && len(p) > best {
+				name, best = l.rec.Name, len(p)
+			}
+		}
+	}
+	return name, best >= 0
+}
+
+// HasRoutes reports whether any route handler runs, so the HTTP path can
+// skip the lookup.
+func (r *Registry) HasRoutes() bool { return r != nil && len(r.ofKind(Route)) > 0 }
+
+// Handle asks the route handler called name what to do with req.
+func (r *Registry) Handle(ctx context.Context, name string, req RouteRequest) (RouteResponse, error) {
+	in, _ := json.Marshal(req)
+	out, err := run(ctx, func() (*loaded, error) { return r.get(name, Route) }, ExportHandle, in)
+	if err != nil {
+		return RouteResponse{}, fmt.Errorf("route handler %s: %w", name, err)
+	}
+	var resp RouteResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return RouteResponse{}, fmt.Errorf("route handler %s answered something that is not a route response: %v", name, err)
+	}
+	switch resp.Action {
+	case ActionRespond, ActionForward, ActionNext:
+	default:
+		return RouteResponse{}, fmt.Errorf("route handler %s answered unknown action %q (want respond, forward or next)", name, resp.Action)
+	}
+	if resp.Action == ActionForward && resp.Target == "" {
+		return RouteResponse{}, fmt.Errorf("route handler %s said forward without a target", name)
+	}
+	return resp, nil
+}
+
+// reservedPrefixes are the node's own endpoints; no route handler may take
+// them over.
+var reservedPrefixes = []string{"/v1/interconn/", "/healthz", "/stats", "/org.ppc."}
+
+// Reserved reports whether path (a URL path or an x-ptp-uri) belongs to the
+// node itself rather than to route handlers.
+func Reserved(path string) bool {
+	if _, _, ok := ptp.ParseURI(path); ok {
+		return true
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPrefixes checks a route handler's prefixes: each an absolute path,
+// none inside the node's own endpoints.
+func checkPrefixes(k Kind, prefixes []string) error {
+	if k != Route {
+		if len(prefixes) > 0 {
+			return fmt.Errorf("prefixes are for route handlers, not a %s", k)
+		}
+		return nil
+	}
+	if len(prefixes) == 0 {
+		return fmt.Errorf("a route handler needs at least one prefix (--prefix /path/) to know which requests are its")
+	}
+	for _, p := range prefixes {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("prefix %q must start with /", p)
+		}
+		if Reserved(p) {
+			return fmt.Errorf("prefix %q is inside the node's own endpoints (%s)", p, strings.Join(reservedPrefixes, ", "))
+		}
+	}
+	return nil
+}
