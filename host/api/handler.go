@@ -116,7 +116,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ptp.OK, map[string]any{
 		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,
 		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes, "waiting_pops": s.Waiting,
-		"network": h.net.Stats(),
+		"network": h.net.Stats(), "plugins": h.svc.plugins.Stats(),
 	})
 }
 

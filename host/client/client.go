@@ -33,8 +33,9 @@ type HTTP struct {
 	URL     string // http://host:port
 	Session string
 	Raw     bool
-	Target  string       // target node of pushes; empty for this node
-	Client  *http.Client // default http.DefaultClient
+	Target  string            // target node of pushes; empty for this node
+	Client  *http.Client      // default http.DefaultClient
+	Headers map[string]string // sent on every call, e.g. x-ptp-token
 }
 
 // Push pushes payload to topic.
@@ -85,6 +86,9 @@ func (c *HTTP) do(method, topic string, body []byte, ctype string, timeout int) 
 	}
 	if c.Raw {
 		req.Header.Set("Accept", "application/octet-stream")
+	}
+	for k, v := range c.Headers {
+		req.Header.Set(k, v)
 	}
 	hc := c.Client
 	if hc == nil {

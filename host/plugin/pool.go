@@ -36,7 +36,7 @@ type pool struct {
 	mu      sync.RWMutex // held for reading by every call, for writing by retire
 	retired bool
 
-	made, discarded atomic.Int64
+	calls, failed, made, discarded atomic.Int64
 }
 
 func newPool(mod compiled, size int) *pool {
@@ -55,6 +55,10 @@ func (p *pool) do(ctx context.Context, fn string, input []byte) ([]byte, error) 
 		return nil, err
 	}
 	out, err := in.call(ctx, fn, input)
+	p.calls.Add(1)
+	if err != nil {
+		p.failed.Add(1)
+	}
 	p.put(ctx, in, reusable(err))
 	return out, err
 }

@@ -389,3 +389,30 @@ func run(ctx context.Context, pick func() (*loaded, error), fn string, input []b
 		}
 	}
 }
+
+// Stats are one running plugin's totals since it was loaded here.
+type Stats struct {
+	Kind      Kind   `json:"kind"`
+	SHA256    string `json:"sha256"`
+	Calls     int64  `json:"calls"`
+	Failed    int64  `json:"failed"`    // calls that returned an error
+	Instances int64  `json:"instances"` // instances made
+	Discarded int64  `json:"discarded"` // instances closed after a trap or timeout
+	Pool      int    `json:"pool"`      // most instances at once
+}
+
+// Stats returns the running plugins' totals, by name.
+func (r *Registry) Stats() map[string]Stats {
+	if r == nil {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]Stats, len(r.running))
+	for name, l := range r.running {
+		p := l.pool
+		out[name] = Stats{Kind: l.rec.Kind, SHA256: l.rec.SHA256, Calls: p.calls.Load(), Failed: p.failed.Load(),
+			Instances: p.made.Load(), Discarded: p.discarded.Load(), Pool: cap(p.slots)}
+	}
+	return out
+}

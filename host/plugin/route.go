@@ -39,15 +39,20 @@ func (r *Registry) Handle(ctx context.Context, name string, req RouteRequest) (R
 	if err := json.Unmarshal(out, &resp); err != nil {
 		return RouteResponse{}, fmt.Errorf("route handler %s answered something that is not a route response: %v", name, err)
 	}
+	return resp, checkRouteResponse(name, resp)
+}
+
+// checkRouteResponse checks a handler's answer names an action it can take.
+func checkRouteResponse(name string, resp RouteResponse) error {
 	switch resp.Action {
 	case ActionRespond, ActionForward, ActionNext:
 	default:
-		return RouteResponse{}, fmt.Errorf("route handler %s answered unknown action %q (want respond, forward or next)", name, resp.Action)
+		return fmt.Errorf("route handler %s answered unknown action %q (want respond, forward or next)", name, resp.Action)
 	}
 	if resp.Action == ActionForward && resp.Target == "" {
-		return RouteResponse{}, fmt.Errorf("route handler %s said forward without a target", name)
+		return fmt.Errorf("route handler %s said forward without a target", name)
 	}
-	return resp, nil
+	return nil
 }
 
 // reservedPrefixes are the node's own endpoints; no route handler may take
