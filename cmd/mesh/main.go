@@ -1,6 +1,6 @@
 // Command mesh is the Mesh node and its command-line client: `mesh start`
-// runs a node; `mesh node`, `mesh net`, `mesh chan` and `mesh load` talk to a
-// running one; `mesh version` prints the version.
+// runs a node; `mesh node`, `mesh net`, `mesh plugin`, `mesh chan` and `mesh
+// load` talk to a running one; `mesh version` prints the version.
 package main
 
 import (
@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), versionCmd())
+	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), versionCmd())
 	return root
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/ptp"
+
+	"github.com/ppcmesh/mesh/host/plugin/plugintest"
 )
 
 var meshBin string
@@ -33,6 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	plugintest.Cleanup()
 	os.Exit(code)
 }
 

@@ -42,7 +42,8 @@ func (h *Handler) pluginRoutes(control chi.Router) {
 		writeJSON(w, ptp.OK, recs)
 	})
 	control.Get("/v1/interconn/plugin/{name}", func(w http.ResponseWriter, r *http.Request) {
-		rec, err := reg.Get(chi.URLParam(r, "name"))
+		name, _ := url.PathUnescape(chi.URLParam(r, "name"))
+		rec, err := reg.Get(name)
 		answer(w, r, redact(rec), err)
 	})
 	control.Post("/v1/interconn/plugin/remove", byName(func(ctx context.Context, name string) (any, error) {

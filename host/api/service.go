@@ -226,7 +226,8 @@ func found(m *queue.Message, err error) Reply {
 // fail turns err into a Reply; nil is success.
 func fail(err error) Reply {
 	c, msg := ptp.Describe(err)
-	if errors.Is(err, context.DeadlineExceeded) {
+	var pe *ptp.Error
+	if errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &pe) {
 		c, msg = ptp.Timeout, err.Error()
 	}
 	return Reply{Code: c, Message: msg}

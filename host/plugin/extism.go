@@ -54,7 +54,7 @@ func (m *extismModule) instance(ctx context.Context) (instance, error) {
 func (in extismInstance) call(ctx context.Context, fn string, input []byte) ([]byte, error) {
 	rc, out, err := in.p.CallWithContext(ctx, fn, input)
 	if err != nil {
-		return nil, err
+		return nil, trapped(err)
 	}
 	if rc != 0 {
 		return nil, fmt.Errorf("%s returned %d", fn, rc)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -100,7 +101,7 @@ func (in *rawInstance) call(ctx context.Context, fn string, input []byte) ([]byt
 	}
 	in.stack[0], in.stack[1] = uint64(ptr), uint64(len(input))
 	if err := f.CallWithStack(ctx, in.stack[:]); err != nil {
-		return nil, err
+		return nil, trapped(err)
 	}
 	if fn == ExportConfigure && in.stack[0] == 0 {
 		return nil, nil
@@ -117,6 +118,16 @@ func (in *rawInstance) call(ctx context.Context, fn string, input []byte) ([]byt
 }
 
 func (in *rawInstance) close(ctx context.Context) { in.mod.Close(ctx) }
+
+// trapped keeps the first line of a guest failure: wazero appends the wasm
+// stack trace, which is for the plugin's author (logged), not the caller.
+func trapped(err error) error {
+	msg, _, cut := strings.Cut(err.Error(), "\n")
+	if !cut {
+		return err
+	}
+	return fmt.Errorf("%s", msg)
+}
 
 // reusable says whether an instance may serve again after err: only a
 // failure the guest reported itself leaves it in a known state.

@@ -181,6 +181,24 @@ func (r *Registry) await(ctx context.Context, rev uint64) error {
 	}
 }
 
+// awaitGone returns once this replica has stopped the plugin called name.
+func (r *Registry) awaitGone(ctx context.Context, name string) error {
+	for {
+		r.mu.RLock()
+		_, there := r.records[name]
+		ch := r.changed
+		r.mu.RUnlock()
+		if !there {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Install validates, stores and loads a plugin, replacing one of the same
@@ -195,12 +213,13 @@ func (r *Registry) Install(ctx context.Context, req InstallRequest) (Record, err
 		r.prepared[l.fp] = l
 		r.mu.Unlock()
 	}
-	if _, err := r.obj.PutBytes(ctx, rec.SHA256, req.Wasm); err != nil {
+	if _, err = r.obj.PutBytes(ctx, rec.SHA256, req.Wasm); err != nil {
 		r.drop(l)
 		return Record{}, fmt.Errorf("store module: %w", err)
 	}
-	if err := r.store(ctx, rec); err != nil {
-		r.drop(l)
+	err = r.store(ctx, rec)
+	r.drop(l) // unless the bucket's watch took it: an unchanged plugin keeps the running one
+	if err != nil {
 		return Record{}, err
 	}
 	r.log.Info("plugin installed", "plugin", rec.Name, "kind", rec.Kind, "sha256", rec.SHA256, "enabled", rec.Enabled)
@@ -249,9 +268,12 @@ func (r *Registry) drop(l *loaded) {
 		return
 	}
 	r.mu.Lock()
+	unused := r.prepared[l.fp] == l
 	delete(r.prepared, l.fp)
 	r.mu.Unlock()
-	l.pool.retire(context.Background())
+	if unused {
+		l.pool.retire(context.Background())
+	}
 }
 
 // store writes rec and waits until this replica has applied it.
@@ -334,6 +356,9 @@ func (r *Registry) Remove(ctx context.Context, name string) error {
 	}
 	if err := r.kv.Delete(ctx, name); err != nil {
 		return fmt.Errorf("remove plugin %s: %w", name, err)
+	}
+	if err := r.awaitGone(ctx, name); err != nil {
+		return err
 	}
 	for _, other := range r.List() {
 		if other.SHA256 == rec.SHA256 && other.Name != name {

@@ -1,0 +1,6 @@
+//go:build wasm
+
+package auth
+
+//go:wasmexport authorize
+func authorize() int32 { return serve() }

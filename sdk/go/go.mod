@@ -1,0 +1,3 @@
+module github.com/ppcmesh/mesh/sdk/go
+
+go 1.26

@@ -1,0 +1,6 @@
+//go:build wasm
+
+package route
+
+//go:wasmexport handle
+func handle() int32 { return serve() }
