@@ -61,17 +61,22 @@ func jsonOp[T, R any](what string, op func(context.Context, T) (R, error)) http.
 	}
 }
 
+// byKey serves a call on one thing, named by the string field key of the
+// body ({"node_id": …} for a route, {"name": …} for a plugin).
+func byKey[R any](key string, op func(context.Context, string) (R, error)) http.HandlerFunc {
+	return jsonOp("request", func(ctx context.Context, b map[string]any) (R, error) {
+		id, _ := b[key].(string)
+		if id == "" {
+			var zero R
+			return zero, ptp.Errorf(ptp.BadRequest, "missing %s", key)
+		}
+		return op(ctx, id)
+	})
+}
+
 // byID serves a call on one route, named by {"node_id"} in the body.
 func byID[R any](op func(context.Context, string) (R, error)) http.HandlerFunc {
-	return jsonOp("request", func(ctx context.Context, b struct {
-		NodeID string `json:"node_id"`
-	}) (R, error) {
-		if b.NodeID == "" {
-			var zero R
-			return zero, ptp.Errorf(ptp.BadRequest, "missing node_id")
-		}
-		return op(ctx, b.NodeID)
-	})
+	return byKey("node_id", op)
 }
 
 // answer writes v as the content of a reply, or err.

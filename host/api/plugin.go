@@ -74,15 +74,7 @@ func redact(rec plugin.Record) plugin.Record {
 
 // byName serves a call on one plugin, named by {"name"} in the body.
 func byName[R any](op func(context.Context, string) (R, error)) http.HandlerFunc {
-	return jsonOp("request", func(ctx context.Context, b struct {
-		Name string `json:"name"`
-	}) (R, error) {
-		if b.Name == "" {
-			var zero R
-			return zero, ptp.Errorf(ptp.BadRequest, "missing name")
-		}
-		return op(ctx, b.Name)
-	})
+	return byKey("name", op)
 }
 
 // routed serves r with a route handler plugin when one claims path; it
