@@ -187,14 +187,15 @@ func (p *protocolServer) Transport(stream ptp.PrivateTransferProtocol_TransportS
 // code of that status.
 func (p *protocolServer) routed(ctx context.Context, in *ptp.Inbound) (*ptp.Outbound, bool) {
 	uri := mapHeaders(in.Metadata)(ptp.HeaderURI)
-	if uri == "" || plugin.Reserved(uri) || !p.svc.plugins.HasRoutes() {
+	name, ok := p.svc.plugins.Router(uri)
+	if !ok {
 		return nil, false
 	}
 	req := plugin.RouteRequest{Method: http.MethodPost, Path: uri, Headers: map[string]string{}, Body: in.Payload}
 	for k, v := range in.Metadata {
 		req.Headers[strings.ToLower(k)] = v
 	}
-	res, ok, err := p.svc.route(ctx, connOf(ctx), req)
+	res, ok, err := p.svc.route(ctx, connOf(ctx), name, req)
 	if err != nil {
 		rep := fail(err)
 		return &ptp.Outbound{Code: string(rep.Code), Message: rep.Message}, true

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
-	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -65,7 +64,7 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Ne
 // ServeHTTP serves r: with a route handler plugin when one claims its path
 // (never the node's own endpoints), else with the node's routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !plugin.Reserved(r.URL.Path) && h.routed(w, r, r.URL.Path) {
+	if h.routed(w, r, r.URL.Path) {
 		return
 	}
 	h.router.ServeHTTP(w, r)

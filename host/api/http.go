@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -30,7 +29,7 @@ func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
 // invokeHandler serves the HTTP form of PrivateTransferProtocol.invoke: PTP
 // headers carry the routing, the body is the inner payload.
 func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
-	if uri := r.Header.Get(ptp.HeaderURI); uri != "" && !plugin.Reserved(uri) && h.routed(w, r, uri) {
+	if uri := r.Header.Get(ptp.HeaderURI); uri != "" && h.routed(w, r, uri) {
 		return
 	}
 	body, err := readBody(w, r, h.maxBody)

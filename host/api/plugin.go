@@ -80,10 +80,8 @@ func byName[R any](op func(context.Context, string) (R, error)) http.HandlerFunc
 // routed serves r with a route handler plugin when one claims path; it
 // reports false when none does or the handler said next.
 func (h *Handler) routed(w http.ResponseWriter, r *http.Request, path string) bool {
-	if !h.svc.plugins.HasRoutes() {
-		return false
-	}
-	if _, ok := h.svc.plugins.Router(path); !ok {
+	name, ok := h.svc.plugins.Router(path)
+	if !ok {
 		return false
 	}
 	body, err := readBody(w, r, h.maxBody)
@@ -96,7 +94,7 @@ func (h *Handler) routed(w http.ResponseWriter, r *http.Request, path string) bo
 	for k, v := range r.Header {
 		req.Headers[strings.ToLower(k)] = v[0]
 	}
-	res, ok, err := h.svc.route(r.Context(), connOf(r.Context()), req)
+	res, ok, err := h.svc.route(r.Context(), connOf(r.Context()), name, req)
 	switch {
 	case err != nil:
 		writeReply(w, r, fail(err))
@@ -118,13 +116,8 @@ type routed struct {
 	Body    []byte
 }
 
-// route asks the route handler claiming req.Path; ok is false when none
-// does or it said next.
-func (s *Service) route(ctx context.Context, conn *network.Conn, req plugin.RouteRequest) (routed, bool, error) {
-	name, ok := s.plugins.Router(req.Path)
-	if !ok {
-		return routed{}, false, nil
-	}
+// route asks route handler name about req; ok is false when it said next.
+func (s *Service) route(ctx context.Context, conn *network.Conn, name string, req plugin.RouteRequest) (routed, bool, error) {
 	req.RemoteAddr = conn.RemoteIP()
 	if conn.HasCert() {
 		partner, err := s.net.Caller(conn, "")

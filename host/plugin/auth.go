@@ -20,10 +20,11 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]s
 	if r == nil {
 		return nil, nil
 	}
-	policies := r.ofKind(Auth)
-	if len(policies) == 0 {
+	h := r.hot.Load()
+	if h == nil || len(h.auth) == 0 {
 		return nil, nil
 	}
+	policies := h.auth
 	var headers map[string]string
 	for _, l := range policies {
 		d, err := r.decide(ctx, l, req)
@@ -65,7 +66,7 @@ func (r *Registry) decide(ctx context.Context, l *loaded, req AuthRequest) (Auth
 	}
 	req.Now = time.Now().Unix()
 	in, _ = json.Marshal(req)
-	out, err := run(ctx, func() (*loaded, error) { return l, nil }, ExportAuthorize, in)
+	out, err := run(ctx, func() (*loaded, error) { return r.get(l.rec.Name, Auth) }, ExportAuthorize, in) // the current version, if l was replaced meanwhile
 	if err != nil {
 		return AuthDecision{}, err
 	}

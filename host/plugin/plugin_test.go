@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ppcmesh/mesh/host/plugin/plugintest"
 )
@@ -77,6 +78,22 @@ func TestHostileCodecInstanceIsReplaced(t *testing.T) {
 		if out, err := l.call(ctx, ExportEncode, []byte("fine")); err != nil || string(out) != "fine" {
 			t.Fatalf("after %s: %q %v", mode, out, err)
 		}
+	}
+}
+
+// TestAuthFollowsReplacement: a decision asked of a policy that was
+// replaced meanwhile is made by the new version, not refused or spun on.
+func TestAuthFollowsReplacement(t *testing.T) {
+	old := open(t, "plugins/token", Auth, map[string]string{"tokens": "good"}, Options{})
+	next := open(t, "plugins/token", Auth, map[string]string{"tokens": "good"}, Options{})
+	next.rec.Name = old.rec.Name
+	r := &Registry{auth: newDecisions(), running: map[string]*loaded{old.rec.Name: next}}
+	old.pool.retire(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := r.decide(ctx, old, AuthRequest{Method: "push", Session: "s", Token: "good", Caller: "container"})
+	if err != nil || !d.Allow || next.pool.calls.Load() != 1 {
+		t.Fatalf("decision after replacement: %+v %v (calls on the new version: %d)", d, err, next.pool.calls.Load())
 	}
 }
 
@@ -195,7 +212,7 @@ func BenchmarkGzip(b *testing.B) {
 // computed afresh by the plugin (a new token every call).
 func BenchmarkAuth(b *testing.B) {
 	l := open(b, "plugins/token", Auth, map[string]string{"tokens": "good"}, Options{})
-	r := &Registry{auth: newDecisions()}
+	r := &Registry{auth: newDecisions(), running: map[string]*loaded{l.rec.Name: l}}
 	req := AuthRequest{Method: "push", Session: "s", Topic: "t", Token: "good", Caller: "container"}
 	ctx := context.Background()
 	b.Run("cached", func(b *testing.B) {

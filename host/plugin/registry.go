@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,6 +44,7 @@ type Registry struct {
 	changed  chan struct{}      // closed and replaced at every apply
 
 	auth   decisions
+	hot    atomic.Pointer[hotSet]
 	cancel context.CancelFunc // stops following the bucket
 }
 
@@ -85,6 +87,7 @@ func (r *Registry) Close(ctx context.Context) {
 		l.pool.retire(ctx)
 		delete(r.running, name)
 	}
+	r.rehash()
 }
 
 // apply follows one change of the bucket: it loads, replaces or stops the
@@ -103,6 +106,7 @@ func (r *Registry) apply(e jetstream.KeyValueEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer r.advance(e.Revision())
+	defer r.rehash()
 	old := r.running[name]
 	delete(r.failed, name)
 	switch {
@@ -386,18 +390,37 @@ func (r *Registry) get(name string, k Kind) (*loaded, error) {
 	return l, nil
 }
 
-// ofKind returns the running plugins of kind k, by name.
-func (r *Registry) ofKind(k Kind) []*loaded {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []*loaded
+// hotSet is what every request reads: the running auth policies, by name,
+// and the route prefixes, longest first. It is rebuilt at each change and
+// read without a lock.
+type hotSet struct {
+	auth   []*loaded
+	routes []routePrefix
+}
+
+type routePrefix struct{ prefix, name string }
+
+// rehash rebuilds the hot set from the running plugins; r.mu is held.
+func (r *Registry) rehash() {
+	var h hotSet
 	for _, l := range r.running {
-		if l.rec.Kind == k {
-			out = append(out, l)
+		switch l.rec.Kind {
+		case Auth:
+			h.auth = append(h.auth, l)
+		case Route:
+			for _, p := range l.rec.Options.Prefixes {
+				h.routes = append(h.routes, routePrefix{p, l.rec.Name})
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *loaded) int { return cmpString(a.rec.Name, b.rec.Name) })
-	return out
+	slices.SortFunc(h.auth, func(a, b *loaded) int { return cmpString(a.rec.Name, b.rec.Name) })
+	slices.SortFunc(h.routes, func(a, b routePrefix) int {
+		if d := len(b.prefix) - len(a.prefix); d != 0 {
+			return d
+		}
+		return cmpString(a.name, b.name)
+	})
+	r.hot.Store(&h)
 }
 
 // run calls fn of the running plugin picked by pick, looking again when the

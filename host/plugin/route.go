@@ -11,22 +11,23 @@ import (
 
 // Router returns the route handler configured for path (a URL path or an
 // x-ptp-uri): the one with the longest matching prefix. ok is false when no
-// handler claims path.
+// handler claims path, and always for the node's own endpoints. With no
+// route handler running it costs one atomic load.
 func (r *Registry) Router(path string) (name string, ok bool) {
-	best := -1
-	for _, l := range r.ofKind(Route) {
-		for _, p := range l.rec.Options.Prefixes {
-			if strings.HasPrefix(path, p) && len(p) > best {
-				name, best = l.rec.Name, len(p)
-			}
+	if r == nil {
+		return "", false
+	}
+	h := r.hot.Load()
+	if h == nil || len(h.routes) == 0 || Reserved(path) {
+		return "", false
+	}
+	for _, p := range h.routes {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.name, true
 		}
 	}
-	return name, best >= 0
+	return "", false
 }
-
-// HasRoutes reports whether any route handler runs, so the HTTP path can
-// skip the lookup.
-func (r *Registry) HasRoutes() bool { return r != nil && len(r.ofKind(Route)) > 0 }
 
 // Handle asks the route handler called name what to do with req.
 func (r *Registry) Handle(ctx context.Context, name string, req RouteRequest) (RouteResponse, error) {
