@@ -45,6 +45,16 @@ type Config struct {
 	Advertise       string        // the address partners reach this node at, told them when weaving
 	ForwardRetry    time.Duration // how long a push retries an unreachable partner before 607; default 30s
 	NATSListen      string        // optional NATS client port of the embedded server
+	NATSURL         string        // external NATS cluster (comma-separated URLs); empty embeds a server
+	NATSCreds       string        // credentials file for NATSURL
+	NATSCA          string        // CA file for tls:// NATS URLs
+	ClusterListen   string        // route port of the embedded server, to cluster with the other replicas
+	ClusterPeers    []string      // route addresses of the replicas (host:port)
+	ClusterName     string        // NATS cluster name; default "mesh"
+	ClusterToken    string        // secret the replicas' routes share
+	ClusterWait     time.Duration // how long start waits for the cluster to form; default 2m
+	Replicas        int           // servers keeping each stream and bucket; 0 follows the cluster (3 with ≥3)
+	Name            string        // this replica's name, unique among the replicas; default host-port
 	SyncAlways      bool          // fsync every stored message
 	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
 	Logger          *slog.Logger
@@ -70,6 +80,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessage > 2<<30-(1<<20) {
 		return fmt.Errorf("max message %d bytes: at most 2 GiB - 1 MiB", c.MaxMessage)
+	}
+	if c.Name == "" {
+		hn, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.Listen)
+		c.Name = orDefault(hn, "mesh") + "-" + port
+	}
+	if c.ClusterWait <= 0 {
+		c.ClusterWait = 2 * time.Minute
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -113,35 +131,79 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, fmt.Errorf("home %s: %w", cfg.Home, err)
 	}
 	h.nats, err = cluster.Start(ctx, cluster.Config{StoreDir: filepath.Join(cfg.Home, "nats"),
-		ClientListen: cfg.NATSListen, SyncAlways: cfg.SyncAlways, Name: "mesh"})
+		ClientListen: cfg.NATSListen, SyncAlways: cfg.SyncAlways, Name: cfg.Name,
+		URL: cfg.NATSURL, Creds: cfg.NATSCreds, CA: cfg.NATSCA,
+		ClusterListen: cfg.ClusterListen, ClusterPeers: cfg.ClusterPeers, ClusterName: cfg.ClusterName,
+		ClusterToken: cfg.ClusterToken, Replicas: cfg.Replicas, Wait: cfg.ClusterWait, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
-		MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
-		ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, DirectGet: true, Pool: h.nats.Pool,
-	})
-	if err != nil {
+	r := h.nats.Replicas
+	if err := h.opening(ctx, "queues", func(ctx context.Context) (err error) {
+		h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
+			MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
+			ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, Replicas: r, Pool: h.nats.Pool,
+			// Direct gets may be served by a follower that has not yet seen a
+			// pop's delete; only a single copy can serve them safely.
+			DirectGet: r == 1, Origin: cfg.Name,
+		})
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if h.ident, err = node.Open(ctx, h.nats.JS, 1, cfg.Hosts); err != nil {
+	if err := h.opening(ctx, "identity", func(ctx context.Context) (err error) {
+		h.ident, err = node.Open(ctx, h.nats.JS, r, cfg.Hosts)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if h.engine, err = plugin.NewEngine(filepath.Join(cfg.Home, "plugin-cache"), cfg.Logger); err != nil {
 		return nil, err
 	}
-	if h.plugins, err = plugin.Open(ctx, h.nats.JS, h.engine, 1, cfg.Logger); err != nil {
+	if err := h.opening(ctx, "plugins", func(ctx context.Context) (err error) {
+		h.plugins, err = plugin.Open(ctx, h.nats.JS, h.engine, r, cfg.Logger)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	if h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
-		RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Logger: cfg.Logger}); err != nil {
+	if err := h.opening(ctx, "partner routes", func(ctx context.Context) error {
+		lease, err := h.nats.Lease(ctx, "outbox")
+		if err != nil {
+			return err
+		}
+		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
+			RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Replicas: r,
+			Lease: lease, Logger: cfg.Logger})
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	h.build()
 	return h, nil
+}
+
+// opening runs open, again while it fails because a cluster just formed
+// has not yet elected the leaders of its streams (no responders, timeouts),
+// for at most ClusterWait.
+func (h *Host) opening(ctx context.Context, what string, open func(context.Context) error) error {
+	deadline := time.Now().Add(h.cfg.ClusterWait)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := open(actx)
+		cancel()
+		if err == nil || !cluster.Transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		h.log.Info("waiting for the nats cluster", "opening", what, "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // advertise is the address told to partners: the configured one, else the
@@ -171,7 +233,7 @@ func (h *Host) build() {
 	)
 	api.RegisterGRPC(h.grpc, svc)
 	handler := api.NewHandler(svc, h.ident, h.queue, h.net, api.HTTPConfig{
-		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready})
+		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready, Cluster: h.clusterStatus})
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -190,6 +252,19 @@ func (h *Host) Stats() queue.Stats { return h.queue.Stats() }
 
 // NetworkStats returns the node's forwarding totals.
 func (h *Host) NetworkStats() network.Stats { return h.net.Stats() }
+
+// ClusterStatus is how this replica sees the node's cluster.
+type ClusterStatus struct {
+	cluster.Status
+	QueueLeader string `json:"queue_leader,omitempty"` // NATS server leading the queue stream
+	Outbox      bool   `json:"outbox_lease"`           // this replica delivers the outbox
+}
+
+func (h *Host) clusterStatus(ctx context.Context) any {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return ClusterStatus{Status: h.nats.Status(), QueueLeader: h.queue.Leader(ctx), Outbox: h.net.DeliversOutbox()}
+}
 
 // Ready reports whether the node can serve: its store answers.
 func (h *Host) Ready(ctx context.Context) error {
@@ -212,7 +287,8 @@ func (h *Host) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
-	h.log.Info("mesh node serving", "listen", h.Addr().String(), "home", h.cfg.Home, "node_id", h.ident.NodeID())
+	h.log.Info("mesh node serving", "listen", h.Addr().String(), "home", h.cfg.Home, "node_id", h.ident.NodeID(),
+		"replica", h.cfg.Name, "replicas", h.nats.Replicas)
 	if h.advertise() == "" {
 		h.log.Warn("no address to advertise to partners: they cannot call this node back until it is set (--advertise host:port)")
 	}
@@ -269,6 +345,10 @@ func (h *Host) Close() {
 		_ = h.engine.Close(context.Background())
 		h.engine = nil
 	}
+	if h.ident != nil {
+		h.ident.Close()
+		h.ident = nil
+	}
 	if h.queue != nil {
 		h.queue.Close()
 	}
@@ -276,4 +356,11 @@ func (h *Host) Close() {
 		h.nats.Close()
 		h.nats = nil
 	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), versionCmd())
+	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), statusCmd(), versionCmd())
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ func startCmd() *cobra.Command {
 			// The token is read here, not as the flag's default, so that
 			// --help never prints it.
 			cfg.AdminToken = orWord(cfg.AdminToken, os.Getenv("MESH_ADMIN_TOKEN"))
+			cfg.ClusterToken = orWord(cfg.ClusterToken, os.Getenv("MESH_CLUSTER_TOKEN"))
 			h, err := host.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -43,7 +45,24 @@ func startCmd() *cobra.Command {
 	f.DurationVar(&cfg.ForwardRetry, "forward-retry", 30*time.Second, "how long a push to a partner retries an unreachable partner before E0000000607")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "open a NATS client port on the embedded server (e.g. 127.0.0.1:4222)")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every stored message (survives power loss; slower)")
+	f.StringVar(&cfg.Name, "name", os.Getenv("MESH_NAME"), "this replica's name, unique among the node's replicas (env MESH_NAME; default HOSTNAME-PORT)")
+	f.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("MESH_NATS_URL"), "use this external NATS cluster (comma-separated nats:// or tls:// URLs) instead of the embedded server (env MESH_NATS_URL)")
+	f.StringVar(&cfg.NATSCreds, "nats-creds", os.Getenv("MESH_NATS_CREDS"), "NATS credentials file for --nats-url (env MESH_NATS_CREDS)")
+	f.StringVar(&cfg.NATSCA, "nats-ca", os.Getenv("MESH_NATS_CA"), "PEM file of the CA of the external NATS servers (env MESH_NATS_CA)")
+	f.StringVar(&cfg.ClusterListen, "cluster-listen", os.Getenv("MESH_CLUSTER_LISTEN"), "route address of the embedded NATS, to cluster with the node's other replicas (env MESH_CLUSTER_LISTEN)")
+	f.StringSliceVar(&cfg.ClusterPeers, "cluster-peers", splitList(os.Getenv("MESH_CLUSTER_PEERS")), "route addresses of all the replicas, host:port,… (env MESH_CLUSTER_PEERS)")
+	f.StringVar(&cfg.ClusterName, "cluster-name", "mesh", "name of the replicas' NATS cluster")
+	f.StringVar(&cfg.ClusterToken, "cluster-token", "", "secret the replicas' routes share; required unless they listen on loopback (env MESH_CLUSTER_TOKEN)")
+	f.DurationVar(&cfg.ClusterWait, "cluster-wait", 2*time.Minute, "how long start waits for enough replicas to form the cluster")
+	f.IntVar(&cfg.Replicas, "replicas", 0, "servers keeping each queue and bucket (0: 3 when the cluster has three or more, else 1)")
 	return cmd
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func envOr(name, def string) string {

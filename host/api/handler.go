@@ -23,6 +23,7 @@ type Handler struct {
 	queue      *queue.Queue
 	net        *network.Network
 	ready      func(context.Context) error
+	cluster    func(context.Context) any
 	maxBody    int64
 	adminToken string
 	router     chi.Router
@@ -33,11 +34,12 @@ type HTTPConfig struct {
 	MaxBody    int64                       // largest request body, bytes
 	AdminToken string                      // lets non-loopback callers use control endpoints
 	Ready      func(context.Context) error // readiness of the node's store
+	Cluster    func(context.Context) any   // how this replica sees its cluster, for /stats
 }
 
 // NewHandler builds the HTTP routes.
 func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
-	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
+	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, cluster: cfg.Cluster, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
 	r := chi.NewRouter()
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
@@ -112,11 +114,15 @@ func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
 // stats answers 200 while the node serves; existing probes use it.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	s := h.queue.Stats()
-	writeJSON(w, ptp.OK, map[string]any{
+	out := map[string]any{
 		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,
 		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes, "waiting_pops": s.Waiting,
 		"network": h.net.Stats(), "plugins": h.svc.plugins.Stats(),
-	})
+	}
+	if h.cluster != nil {
+		out["cluster"] = h.cluster(r.Context())
+	}
+	writeJSON(w, ptp.OK, out)
 }
 
 // healthz answers 200 when the node can serve, 503 with the reason otherwise.

@@ -98,7 +98,9 @@ func (n *Network) dial(e *entry) (*link, error) {
 		return nil, ptp.Errorf(ptp.BadAddress, "partner %s: address %q is plaintext and the route does not allow it", e.NodeID, e.Address)
 	}
 	creds := insecure.NewCredentials()
-	tr := &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Minute}
+	f := newFailover(a.Hosts)
+	tr := &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Minute,
+		DialContext: f.dial}
 	scheme := "http"
 	if a.TLS {
 		tc := n.clientTLS(e)
@@ -107,7 +109,8 @@ func (n *Network) dial(e *entry) (*link, error) {
 		scheme = "https"
 	}
 	limit := int(n.cfg.MaxMessage) + 1<<20
-	cc, err := grpc.NewClient(a.Host, grpc.WithTransportCredentials(creds),
+	cc, err := grpc.NewClient("passthrough:///"+a.Host, grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(f.grpcDial),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: true}))
 	if err != nil {

@@ -31,7 +31,17 @@ type Config struct {
 	Streams        int           // transport streams per partner; default 4
 	Replicas       int           // KV replicas; default 1
 	Codecs         Encoder       // codec plugins; nil when the node runs none
-	Logger         *slog.Logger
+	// Lease, when set, makes this replica deliver the outbox only while it
+	// holds the lease; the network runs it. Nil: this process delivers.
+	Lease  Lease
+	Logger *slog.Logger
+}
+
+// Lease is a duty one replica at a time performs (cluster.Lease).
+type Lease interface {
+	Run(ctx context.Context)
+	Held() bool
+	Changed() <-chan struct{}
 }
 
 // Encoder encodes a payload with the codec plugin it names.
@@ -97,10 +107,18 @@ func Open(ctx context.Context, js jetstream.JetStream, ident *node.Store, q *que
 		return nil, err
 	}
 	n.links = newLinks(n)
-	n.outbox = newOutbox(n)
-	if err := n.outbox.load(ctx); err != nil {
+	n.outbox = newOutbox(n, js.Conn())
+	if err := n.outbox.listen(); err != nil {
 		cancel()
 		return nil, err
+	}
+	if err := n.outbox.load(ctx); err != nil {
+		n.outbox.stop()
+		cancel()
+		return nil, err
+	}
+	if cfg.Lease != nil {
+		n.done.Go(func() { cfg.Lease.Run(wctx) })
 	}
 	n.done.Go(func() { n.outbox.run(wctx) })
 	return n, nil
@@ -114,8 +132,12 @@ func (n *Network) Advertise() string { return n.cfg.Advertise }
 func (n *Network) Close() {
 	n.cancel()
 	n.done.Wait()
+	n.outbox.stop()
 	n.links.closeAll()
 }
+
+// DeliversOutbox reports whether this replica delivers parked messages now.
+func (n *Network) DeliversOutbox() bool { return n.cfg.Lease == nil || n.cfg.Lease.Held() }
 
 // Stats are forwarding totals since the process started.
 type Stats struct {

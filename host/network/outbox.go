@@ -2,9 +2,15 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -14,9 +20,17 @@ import (
 // enable it, and delivers them in order when the partner returns. Parked
 // messages live in the node's own durable queues, under the partner's node
 // id, so they survive a restart and count against the same byte caps.
+//
+// Every replica parks; one at a time, the holder of the outbox lease,
+// delivers. Replicas tell each other what they park and what is left on
+// the subject outboxSubject, so that each knows whether a partner has
+// messages waiting (and then parks behind them, keeping their order).
 type outbox struct {
-	n    *Network
-	wake chan struct{}
+	n      *Network
+	wake   chan struct{}
+	nc     *nats.Conn
+	sub    *nats.Subscription
+	origin string // tells this replica's own announcements apart
 
 	mu    sync.Mutex
 	count map[string]int       // parked messages per partner
@@ -24,23 +38,70 @@ type outbox struct {
 	pause map[string]time.Duration
 }
 
-func newOutbox(n *Network) *outbox {
-	return &outbox{n: n, wake: make(chan struct{}, 1), count: make(map[string]int),
+// outboxSubject carries the replicas' announcements: "+ ORIGIN NODE" when
+// a replica parked a message for NODE, "= ORIGIN NODE N" when N are left.
+const outboxSubject = "mesh.outbox"
+
+func newOutbox(n *Network, nc *nats.Conn) *outbox {
+	return &outbox{n: n, nc: nc, origin: nuid.Next(), wake: make(chan struct{}, 1), count: make(map[string]int),
 		next: make(map[string]time.Time), pause: make(map[string]time.Duration)}
 }
 
-// load counts what is parked for each known partner.
+// listen follows the other replicas' announcements.
+func (o *outbox) listen() error {
+	sub, err := o.nc.Subscribe(outboxSubject, o.heard)
+	if err != nil {
+		return fmt.Errorf("outbox: subscribe: %w", err)
+	}
+	o.sub = sub
+	return nil
+}
+
+func (o *outbox) heard(m *nats.Msg) {
+	f := strings.Fields(string(m.Data))
+	if len(f) < 3 || f[1] == o.origin {
+		return
+	}
+	o.mu.Lock()
+	switch {
+	case f[0] == "+":
+		o.count[f[2]]++
+		o.dueSoonLocked(f[2])
+	case f[0] == "=" && len(f) == 4:
+		if c, err := strconv.Atoi(f[3]); err == nil {
+			o.count[f[2]] = c
+		}
+	}
+	o.mu.Unlock()
+	o.kick()
+}
+
+func (o *outbox) announce(op, node string, extra ...string) {
+	if o.nc == nil {
+		return
+	}
+	_ = o.nc.Publish(outboxSubject, []byte(strings.Join(append([]string{op, o.origin, node}, extra...), " ")))
+}
+
+// load counts what is parked for each known partner, and tells the other
+// replicas.
 func (o *outbox) load(ctx context.Context) error {
 	for _, e := range o.n.routes.list() {
 		keys, err := o.n.queue.Keys(ctx, e.NodeID)
 		if err != nil {
 			return err
 		}
-		o.mu.Lock()
+		total := 0
 		for _, c := range keys {
-			o.count[e.NodeID] += int(c)
+			total += int(c)
+		}
+		o.mu.Lock()
+		o.count[e.NodeID] = total
+		if total > 0 {
+			o.dueSoonLocked(e.NodeID)
 		}
 		o.mu.Unlock()
+		o.announce("=", e.NodeID, strconv.Itoa(total))
 	}
 	return nil
 }
@@ -67,12 +128,18 @@ func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
 	o.n.parked.Add(1)
 	o.mu.Lock()
 	o.count[node]++
+	o.dueSoonLocked(node)
+	o.mu.Unlock()
+	o.announce("+", node)
+	o.kick()
+	return nil
+}
+
+// dueSoonLocked schedules a delivery round for node unless one is.
+func (o *outbox) dueSoonLocked(node string) {
 	if _, waiting := o.next[node]; !waiting {
 		o.next[node] = time.Now().Add(100 * time.Millisecond)
 	}
-	o.mu.Unlock()
-	o.kick()
-	return nil
 }
 
 // waiting is how many messages are parked.
@@ -94,20 +161,41 @@ func (o *outbox) kick() {
 	}
 }
 
-// run delivers parked messages until ctx ends.
+// run delivers parked messages, while this replica holds the outbox
+// lease, until ctx ends.
 func (o *outbox) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	lease := o.n.cfg.Lease
 	for {
+		if lease != nil && !lease.Held() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-lease.Changed():
+			}
+			if lease.Held() {
+				// Taken over: count afresh what is parked, by any replica.
+				if err := o.load(ctx); err != nil {
+					o.n.log.Warn("outbox: count parked messages", "err", err)
+				}
+			}
+			continue
+		}
 		for _, node := range o.due() {
 			o.drain(ctx, node)
 		}
 		timer.Reset(o.untilNext())
+		var lost <-chan struct{}
+		if lease != nil {
+			lost = lease.Changed()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-o.wake:
 		case <-timer.C:
+		case <-lost:
 		}
 	}
 }
@@ -143,15 +231,18 @@ func (o *outbox) untilNext() time.Duration {
 func (o *outbox) drain(ctx context.Context, node string) {
 	ok := o.deliverAll(ctx, node)
 	keys, err := o.n.queue.Keys(ctx, node)
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if err == nil {
 		total := 0
 		for _, c := range keys {
 			total += int(c)
 		}
+		o.announce("=", node, strconv.Itoa(total))
+		o.mu.Lock()
 		o.count[node] = total
+		o.mu.Unlock()
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if ok {
 		delete(o.pause, node)
 		delete(o.next, node)
@@ -197,4 +288,11 @@ func (o *outbox) deliverAll(ctx context.Context, node string) bool {
 		}
 	}
 	return true
+}
+
+// stop stops following the announcements.
+func (o *outbox) stop() {
+	if o.sub != nil {
+		_ = o.sub.Unsubscribe()
+	}
 }

@@ -75,11 +75,13 @@ func (r Route) usable(now time.Time) error {
 	return ptp.Errorf(ptp.NotWoven, "partner %s is %s, not woven", r.NodeID, r.State)
 }
 
-// Address is a parsed partner address.
+// Address is a parsed partner address: one node, reached at one or more
+// replicas that share its identity.
 type Address struct {
-	GRPC   bool   // PrivateTransferProtocol over gRPC; else the HTTP invoke form
-	TLS    bool   // mTLS; false only for opted-in plaintext partners
-	Host   string // host:port
+	GRPC   bool     // PrivateTransferProtocol over gRPC; else the HTTP invoke form
+	TLS    bool     // mTLS; false only for opted-in plaintext partners
+	Host   string   // host:port of the first replica
+	Hosts  []string // host:port of every replica, in the order given
 	Scheme string
 }
 
@@ -95,7 +97,28 @@ var schemes = map[string]Address{
 
 // ParseAddress reads host:port with an optional scheme: grpcs:// (the
 // default) or https:// over mTLS; grpc://, h2c:// or http:// in plaintext.
+// A node with several replicas lists them all, separated by commas
+// ("a:7304,b:7304,c:7304"), each with the same scheme if any; senders fail
+// over between them.
 func ParseAddress(s string) (Address, error) {
+	var out Address
+	for i, part := range strings.Split(s, ",") {
+		a, err := parseOne(strings.TrimSpace(part))
+		if err != nil {
+			return Address{}, err
+		}
+		if i > 0 && (a.GRPC != out.GRPC || a.TLS != out.TLS) {
+			return Address{}, ptp.Errorf(ptp.BadAddress, "address %q: every replica must use the same scheme", s)
+		}
+		if i == 0 {
+			out = a
+		}
+		out.Hosts = append(out.Hosts, a.Host)
+	}
+	return out, nil
+}
+
+func parseOne(s string) (Address, error) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
 		scheme, rest = "", s

@@ -124,7 +124,7 @@ func (n *Network) sendHello(ctx context.Context, e *entry, me Hello) (Hello, []*
 		return Hello{}, nil, err
 	}
 	scheme := "http"
-	tr := &http.Transport{ForceAttemptHTTP2: false}
+	tr := &http.Transport{ForceAttemptHTTP2: false, DialContext: newFailover(a.Hosts).dial}
 	if a.TLS {
 		scheme = "https"
 		// The partner's root is what the handshake is for: its serving

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ppcmesh/mesh/host/internal/kvwatch"
 	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -48,13 +49,16 @@ type Refresh struct {
 	RootKey  string `json:"root_key,omitempty"`
 }
 
-// Store holds the identity.
+// Store holds the identity. It mirrors the bucket, so a refresh made on any
+// replica applies on every replica at once.
 type Store struct {
-	kv    jetstream.KeyValue
-	hosts []string // names and addresses for the serving certificate
+	kv     jetstream.KeyValue
+	hosts  []string // names and addresses for the serving certificate
+	cancel context.CancelFunc
 
 	mu  sync.RWMutex
 	cur Identity
+	rev uint64 // revision of cur in the bucket; 0 before the first refresh
 }
 
 const (
@@ -92,8 +96,34 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, hosts []str
 		if err := json.Unmarshal(e.Value(), &s.cur); err != nil {
 			return nil, fmt.Errorf("stored identity is damaged: %w", err)
 		}
+		s.rev = e.Revision()
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := kvwatch.Mirror(wctx, kv, s.apply); err != nil {
+		cancel()
+		return nil, err
 	}
 	return s, nil
+}
+
+// Close stops following the bucket.
+func (s *Store) Close() { s.cancel() }
+
+// apply takes a newer identity stored by any replica.
+func (s *Store) apply(e jetstream.KeyValueEntry) {
+	if e.Key() != key || e.Operation() != jetstream.KeyValuePut {
+		return
+	}
+	var id Identity
+	if json.Unmarshal(e.Value(), &id) != nil {
+		return // a damaged record is ignored rather than trusted
+	}
+	s.mu.Lock()
+	if e.Revision() > s.rev {
+		s.cur, s.rev = id, e.Revision()
+	}
+	s.mu.Unlock()
 }
 
 // Current returns the identity, private keys included. Keep it in the node.
@@ -124,6 +154,31 @@ func (s *Store) Refresh(ctx context.Context, r Refresh) (Public, error) {
 	if (r.RootCrt == "") != (r.RootKey == "") {
 		return Public{}, ptp.Errorf(ptp.BadRequest, "root_crt and root_key go together")
 	}
+	for {
+		pub, err := s.refresh(ctx, r)
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return pub, err
+		}
+		// Another replica refreshed meanwhile: start again from its identity.
+		if err := s.reload(ctx); err != nil {
+			return Public{}, err
+		}
+	}
+}
+
+// reload reads the stored identity.
+func (s *Store) reload(ctx context.Context) error {
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("load identity: %w", err)
+	}
+	s.apply(e)
+	return nil
+}
+
+// refresh makes the next identity from the current one and stores it if
+// the bucket still holds the current one.
+func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.cur
@@ -142,11 +197,30 @@ func (s *Store) Refresh(ctx context.Context, r Refresh) (Public, error) {
 		next.Serving = serving
 	}
 	b, _ := json.Marshal(next)
-	if _, err := s.kv.Put(ctx, key, b); err != nil {
+	var rev uint64
+	var err error
+	if s.rev == 0 {
+		rev, err = s.kv.Create(ctx, key, b)
+	} else {
+		rev, err = s.kv.Update(ctx, key, b, s.rev)
+	}
+	if isConflict(err) {
+		return Public{}, jetstream.ErrKeyExists
+	}
+	if err != nil {
 		return Public{}, fmt.Errorf("store identity: %w", err)
 	}
-	s.cur = next
+	if rev > s.rev {
+		s.cur, s.rev = next, rev
+	}
 	return next.public(), nil
+}
+
+// isConflict reports whether a create or update lost to another writer.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 func (id *Identity) setRoot(r Refresh) error {

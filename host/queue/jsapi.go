@@ -57,7 +57,7 @@ func answerError(data []byte) error {
 func (q *Queue) publishSync(ctx context.Context, msg *nats.Msg) error {
 	resp, err := q.conn().RequestMsgWithContext(ctx, msg)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return errors.New("jetstream is not answering (no responders)")
+		return fmt.Errorf("jetstream is not answering: %w", err)
 	}
 	if err != nil {
 		return err
@@ -67,7 +67,28 @@ func (q *Queue) publishSync(ctx context.Context, msg *nats.Msg) error {
 
 // deleteMsg removes the message at seq. It is the compare-and-swap of a pop:
 // errGone means another pop removed it first.
+//
+// A delete whose answer was lost (the stream leader died after committing
+// it, before answering) is retried, and the retry answers errGone. Then the
+// delete most likely was ours, so it counts as done: the message is handed
+// to this caller rather than lost (at least once; a duplicate needs a second
+// pop of the same message lost in the same instant).
 func (q *Queue) deleteMsg(ctx context.Context, seq uint64) error {
+	uncertain := false
+	_, err := retry(ctx, func(ctx context.Context) (struct{}, error) {
+		err := q.deleteOnce(ctx, seq)
+		if errors.Is(err, errGone) && uncertain {
+			return struct{}{}, nil
+		}
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) && transient(err) {
+			uncertain = true
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+func (q *Queue) deleteOnce(ctx context.Context, seq uint64) error {
 	req := strconv.AppendUint([]byte(`{"seq":`), seq, 10)
 	req = append(req, `,"no_erase":true}`...)
 	resp, err := q.conn().RequestWithContext(ctx, jsAPI+"STREAM.MSG.DELETE."+q.cfg.Stream, req)
@@ -88,6 +109,10 @@ var errGone = errors.New("message is gone")
 
 // firstMsg reads the first message on subject, or returns errGone.
 func (q *Queue) firstMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	return retry(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return q.firstOnce(ctx, subject) })
+}
+
+func (q *Queue) firstOnce(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
 	if !q.cfg.DirectGet {
 		m, err := q.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
 		return m, goneIf(err)
@@ -98,6 +123,10 @@ func (q *Queue) firstMsg(ctx context.Context, subject string) (*jetstream.RawStr
 
 // lastMsg reads the last message on subject, or returns errGone.
 func (q *Queue) lastMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	return retry(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return q.lastOnce(ctx, subject) })
+}
+
+func (q *Queue) lastOnce(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
 	if !q.cfg.DirectGet {
 		m, err := q.stream.GetLastMsgForSubject(ctx, subject)
 		return m, goneIf(err)
@@ -113,6 +142,9 @@ func (q *Queue) directGet(ctx context.Context, api string, req []byte) (*jetstre
 	if st := resp.Header.Get("Status"); st != "" {
 		if st == "404" {
 			return nil, errGone
+		}
+		if st == "503" {
+			return nil, nats.ErrNoResponders
 		}
 		return nil, fmt.Errorf("jetstream direct get: %s %s", st, resp.Header.Get("Description"))
 	}

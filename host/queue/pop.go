@@ -103,7 +103,8 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Mes
 		if raw.Header.Get(hdrChunks) != "0" {
 			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(m.ID)))
 		}
-		q.usage.free(k, size)
+		q.usage.free(k.queue(), size)
+		q.tell(freedPrefix, k.queue(), size)
 		q.npopped.Add(1)
 		q.poppedBytes.Add(size)
 		return m, nil
@@ -152,7 +153,8 @@ func (q *Queue) Release(ctx context.Context, k Key) error {
 		if err := q.purge(ctx, k.headSubject(), chunkPrefix+k.queue()+".>"); err != nil {
 			return err
 		}
-		q.usage.dropQueue(k)
+		q.usage.dropQueue(k.queue())
+		q.tell(droppedPrefix, k.queue(), 0)
 		return nil
 	}
 	s := k.session()
@@ -162,8 +164,8 @@ func (q *Queue) Release(ctx context.Context, k Key) error {
 	if err := q.purge(ctx, headPrefix+s+".>", chunkPrefix+s+".>"); err != nil {
 		return err
 	}
-	q.usage.dropSession(k)
-	_ = q.nc.Publish(releasedPrefix+s, nil)
+	q.usage.dropSession(s)
+	q.tell(releasedPrefix, s, 0)
 	return nil
 }
 

@@ -57,13 +57,13 @@ func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
 			k.Session, q.usage.held(k.session()), q.cfg.SessionMaxBytes)
 	}
 	if err := q.store(wctx, ctx, k, m, meta); err != nil {
-		q.usage.free(k, n)
+		q.usage.free(k.queue(), n)
 		return "", err
 	}
 	q.npushed.Add(1)
 	q.pushedBytes.Add(n)
 	q.pushed(n)
-	_ = q.nc.Publish(notifyPrefix+k.queue(), nil)
+	q.tell(notifyPrefix, k.queue(), n)
 	return m.ID, nil
 }
 
@@ -72,7 +72,9 @@ func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
 func (q *Queue) store(wctx, ctx context.Context, k Key, m Message, meta []byte) error {
 	pieces := split(m.Payload, q.chunk)
 	for {
-		err := q.publish(wctx, k, m.ID, pieces, meta, len(m.Payload))
+		_, err := retry(wctx, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, q.publish(ctx, k, m.ID, pieces, meta, len(m.Payload))
+		})
 		if err == nil {
 			return nil
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Config bounds and tunes the queues. Zero fields take the defaults.
@@ -32,6 +33,7 @@ type Config struct {
 	ChunkSize       int           // largest stored piece of a payload; default 4 MiB
 	FullWait        time.Duration // how long a push waits for room before 700; default 30s
 	DirectGet       bool          // read with JetStream direct get (fast; use with R1)
+	Origin          string        // this replica's name, in the events it sends the others
 	// Pool are further connections to spread hot-path requests over: the
 	// server handles each connection's traffic in order, in one goroutine.
 	Pool []*nats.Conn
@@ -56,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReleaseGrace <= 0 {
 		c.ReleaseGrace = 10 * time.Minute
+	}
+	if c.Origin == "" {
+		c.Origin = nuid.Next()
 	}
 	if c.ChunkSize <= 0 {
 		c.ChunkSize = 4 << 20
@@ -139,21 +144,12 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 		cancel()
 		return nil, err
 	}
-	q.sub, err = nc.Subscribe("mesh.>", q.onNotify)
+	q.sub, err = nc.Subscribe("mesh.>", q.onEvent)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe to notifications: %w", err)
 	}
 	return q, nil
-}
-
-func (q *Queue) onNotify(m *nats.Msg) {
-	switch {
-	case strings.HasPrefix(m.Subject, notifyPrefix):
-		q.waiters.wake(m.Subject[len(notifyPrefix):])
-	case strings.HasPrefix(m.Subject, releasedPrefix):
-		q.waiters.wakeSession(m.Subject[len(releasedPrefix):])
-	}
 }
 
 // conn picks a connection for the next hot-path request.
@@ -210,4 +206,14 @@ func isGone(err error) bool {
 	// A delete that lost the race answers err_code 10057 "no message found",
 	// wrapped in a type errors.As does not reach.
 	return err != nil && strings.Contains(err.Error(), "no message found")
+}
+
+// Leader names the NATS server that leads the queue stream now; empty when
+// the stream is not replicated or has no leader.
+func (q *Queue) Leader(ctx context.Context) string {
+	info, err := q.stream.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
 }

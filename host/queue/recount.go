@@ -40,7 +40,7 @@ func (q *Queue) recount(ctx context.Context) error {
 			size, _ := strconv.ParseInt(m.Headers().Get(hdrSize), 10, 64)
 			t := strings.Split(m.Subject(), ".") // ptp q node session topic
 			if len(t) == 5 {
-				q.usage.add(t[2]+"."+t[3], t[2]+"."+t[3]+"."+t[4], size)
+				q.usage.add(t[2]+"."+t[3]+"."+t[4], size)
 			}
 			meta, err := m.Metadata()
 			if err == nil && meta.NumPending == 0 {

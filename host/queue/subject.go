@@ -10,15 +10,10 @@ import (
 //	ptp.q.<node>.<session>.<topic>               head of each message, FIFO per subject
 //	ptp.c.<node>.<session>.<topic>.<id>.<i>      further chunks of a large message
 //
-// and two core-NATS subjects wake blocked pops on every replica:
-//
-//	mesh.notify.<node>.<session>.<topic>         a message was pushed
-//	mesh.released.<node>.<session>               the session was released
+// and core-NATS events (events.go) keep the replicas in step.
 const (
-	headPrefix     = "ptp.q."
-	chunkPrefix    = "ptp.c."
-	notifyPrefix   = "mesh.notify."
-	releasedPrefix = "mesh.released."
+	headPrefix  = "ptp.q."
+	chunkPrefix = "ptp.c."
 )
 
 // Key names one queue: FIFO holds per key.

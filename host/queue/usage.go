@@ -43,12 +43,22 @@ func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
 	}
 }
 
-// add counts n bytes already stored in queue q of session s.
-func (u *usage) add(s, q string, n int64) {
+// add counts n bytes already stored in queue q ("<node>.<session>.<topic>").
+func (u *usage) add(q string, n int64) {
 	u.mu.Lock()
-	u.sessions[s] += n
+	u.sessions[sessionOf(q)] += n
 	u.queues[q] += n
 	u.mu.Unlock()
+}
+
+// sessionOf is the session part of queue q: "<node>.<session>".
+func sessionOf(q string) string {
+	if i := strings.IndexByte(q, '.'); i >= 0 {
+		if j := strings.IndexByte(q[i+1:], '.'); j >= 0 {
+			return q[:i+1+j]
+		}
+	}
+	return q
 }
 
 // held is the number of bytes session s holds.
@@ -58,25 +68,24 @@ func (u *usage) held(s string) int64 {
 	return u.sessions[s]
 }
 
-// free gives back n bytes of queue k.
-func (u *usage) free(k Key, n int64) {
+// free gives back n bytes of queue q.
+func (u *usage) free(q string, n int64) {
 	u.mu.Lock()
-	u.sub(k.session(), k.queue(), n)
+	u.sub(sessionOf(q), q, n)
 	u.wakeLocked()
 	u.mu.Unlock()
 }
 
-// dropQueue forgets queue k.
-func (u *usage) dropQueue(k Key) {
+// dropQueue forgets queue q.
+func (u *usage) dropQueue(q string) {
 	u.mu.Lock()
-	u.sub(k.session(), k.queue(), u.queues[k.queue()])
+	u.sub(sessionOf(q), q, u.queues[q])
 	u.wakeLocked()
 	u.mu.Unlock()
 }
 
-// dropSession forgets the session of k and all its queues.
-func (u *usage) dropSession(k Key) {
-	s := k.session()
+// dropSession forgets session s ("<node>.<session>") and all its queues.
+func (u *usage) dropSession(s string) {
 	u.mu.Lock()
 	delete(u.sessions, s)
 	for q := range u.queues {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// statusCmd is `mesh status`: whether a running node (replica) is ready to
+// serve, how it sees its cluster, and its totals. It exits non-zero when
+// the node is not ready, so scripts and probes can use it.
+func statusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show whether a node is ready, its cluster and its totals; exit 1 when not ready",
+		Args:  cobra.NoArgs,
+	}
+	c := controlFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var st status
+		ready, reason, err := health(cmd.Context(), c.addr)
+		if err != nil {
+			return err
+		}
+		st.Ready, st.Reason = ready, reason
+		if err := c.call(cmd.Context(), "/stats", nil, &st.Stats); err != nil {
+			return err
+		}
+		if err := c.print(cmd.OutOrStdout(), st, st.table); err != nil {
+			return err
+		}
+		if !ready {
+			return fmt.Errorf("not ready: %s", reason)
+		}
+		return nil
+	}
+	return cmd
+}
+
+type status struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	Stats  struct {
+		NodeID  string `json:"node_id"`
+		Pushed  int64  `json:"pushed"`
+		Popped  int64  `json:"popped"`
+		Cluster *struct {
+			Replica     string   `json:"replica"`
+			Replicas    int      `json:"replicas"`
+			NATS        string   `json:"nats"`
+			Routes      []string `json:"routes"`
+			Server      string   `json:"server"`
+			QueueLeader string   `json:"queue_leader"`
+			Outbox      bool     `json:"outbox_lease"`
+		} `json:"cluster"`
+	} `json:"stats"`
+}
+
+func (s status) table(w io.Writer) {
+	ready := "yes"
+	if !s.Ready {
+		ready = "NO: " + s.Reason
+	}
+	fields(w, "ready", ready, "node_id", orWord(s.Stats.NodeID, "(none yet)"))
+	if c := s.Stats.Cluster; c != nil {
+		fields(w, "replica", c.Replica, "replicas", strconv.Itoa(c.Replicas), "nats", c.NATS+" (server "+c.Server+")",
+			"routes", strings.Join(c.Routes, ", "), "queue leader", c.QueueLeader,
+			"outbox", map[bool]string{true: "delivered by this replica", false: "delivered by another replica"}[c.Outbox])
+	}
+	fields(w, "pushed", strconv.FormatInt(s.Stats.Pushed, 10), "popped", strconv.FormatInt(s.Stats.Popped, 10))
+}
+
+// health reads /healthz: ready, or the reason it is not.
+func health(ctx context.Context, addr string) (bool, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false, "", fmt.Errorf("node address %q: %w", addr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, "", fmt.Errorf("node at %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Ready   bool   `json:"ready"`
+		Reason  string `json:"reason"`
+		Content struct {
+			Ready bool `json:"ready"`
+		} `json:"content"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
+		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", addr, resp.StatusCode, err)
+	}
+	return resp.StatusCode == http.StatusOK && (h.Ready || h.Content.Ready), h.Reason, nil
+}
