@@ -139,6 +139,15 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	r := h.nats.Replicas
+	// One replica at a time creates or updates the streams and buckets:
+	// concurrent identical creates were measured to go unanswered.
+	hctx, cancel := context.WithTimeout(ctx, cfg.ClusterWait)
+	release, err := h.nats.Lease("open").Hold(hctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := h.opening(ctx, "queues", func(ctx context.Context) (err error) {
 		h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
 			MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
@@ -170,13 +179,10 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	if err := h.opening(ctx, "partner routes", func(ctx context.Context) error {
-		lease, err := h.nats.Lease(ctx, "outbox")
-		if err != nil {
-			return err
-		}
+		var err error
 		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
 			RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Replicas: r,
-			Lease: lease, Logger: cfg.Logger})
+			Lease: h.nats.Lease("outbox"), Logger: cfg.Logger})
 		return err
 	}); err != nil {
 		return nil, err

@@ -86,6 +86,7 @@ type NATS struct {
 	Replicas int    // servers keeping each stream and bucket
 	Name     string // this replica's name
 	health   *health
+	leases   jetstream.KeyValue
 }
 
 // DefaultMaxPayload is the embedded server's max_payload: within the 8 MiB
@@ -131,8 +132,8 @@ func Start(ctx context.Context, cfg Config) (_ *NATS, err error) {
 			return nil, err
 		}
 	}
-	if n.Conn, err = connect(); err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
+	if n.Conn, err = firstConnect(ctx, cfg, connect); err != nil {
+		return nil, err
 	}
 	for range cfg.Pool {
 		nc, err := connect()
@@ -278,6 +279,44 @@ func externalConnect(cfg Config) func() (*nats.Conn, error) {
 	}
 }
 
+// firstConnect connects, trying again while the servers are not up yet
+// (replicas and an external cluster may start in any order), for at most
+// cfg.Wait.
+func firstConnect(ctx context.Context, cfg Config, connect func() (*nats.Conn, error)) (*nats.Conn, error) {
+	start := time.Now()
+	report := start
+	for {
+		nc, err := connect()
+		if err == nil {
+			return nc, nil
+		}
+		if cfg.URL == "" || time.Since(start) > cfg.Wait {
+			return nil, fmt.Errorf("connect to nats: %w", err)
+		}
+		if time.Since(report) >= 5*time.Second {
+			report = time.Now()
+			cfg.Logger.Info("waiting for nats", "url", redact(cfg.URL), "waited", time.Since(start).Round(time.Second), "last_error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to nats: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// redact hides the passwords of NATS URLs, for logs.
+func redact(urls string) string {
+	var out []string
+	for _, s := range strings.Split(urls, ",") {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+			s = u.Redacted()
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ",")
+}
+
 // await returns once JetStream stores with the chosen replication: a
 // cluster whose replicas start one after another forms only when enough of
 // them run. It reports progress while it waits.
@@ -287,8 +326,15 @@ func (n *NATS) await(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	report := start
 	for {
+		// Replicas starting together create these buckets at the same
+		// moment, and concurrent creates of one stream were measured to
+		// go unanswered: each attempt is short, and a retry finds the
+		// bucket made. Everything else is opened under the "open" lease.
 		actx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err := n.openHealth(actx)
+		if err == nil {
+			err = n.openLeases(actx)
+		}
 		cancel()
 		if err == nil {
 			if err = n.health.probe(ctx); err == nil {

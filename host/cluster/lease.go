@@ -31,16 +31,45 @@ const leaseBucket = "mesh_leases"
 // LeaseTTL is how long a lease outlives its holder's last renewal.
 const LeaseTTL = 10 * time.Second
 
-// Lease returns the lease called name, not yet held; Run competes for it.
-func (n *NATS) Lease(ctx context.Context, name string) (*Lease, error) {
+// openLeases creates the leases bucket.
+func (n *NATS) openLeases(ctx context.Context) error {
+	if n.leases != nil {
+		return nil
+	}
 	kv, err := n.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: leaseBucket, Description: "duties one replica at a time performs",
 		Storage: jetstream.FileStorage, Replicas: n.Replicas, History: 1, TTL: LeaseTTL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("lease bucket: %w", err)
+		return fmt.Errorf("lease bucket: %w", err)
 	}
-	return &Lease{kv: kv, key: name, owner: n.Name, ttl: LeaseTTL, changed: make(chan struct{})}, nil
+	n.leases = kv
+	return nil
+}
+
+// Lease returns the lease called name, not yet held; Run competes for it.
+func (n *NATS) Lease(name string) *Lease {
+	return &Lease{kv: n.leases, key: name, owner: n.Name, ttl: LeaseTTL, changed: make(chan struct{})}
+}
+
+// Hold waits until this replica holds the lease, and keeps it until the
+// returned release is called: a lock among the replicas.
+func (l *Lease) Hold(ctx context.Context) (release func(), err error) {
+	for {
+		l.step(ctx)
+		if l.Held() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for lease %s: %w", l.key, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { l.Run(rctx); close(done) }()
+	return func() { cancel(); <-done }, nil
 }
 
 // Held reports whether this replica holds the lease now.

@@ -80,8 +80,8 @@ func (q *Queue) deleteMsg(ctx context.Context, seq uint64) error {
 		if errors.Is(err, errGone) && uncertain {
 			return struct{}{}, nil
 		}
-		if err != nil && !errors.Is(err, nats.ErrNoResponders) && transient(err) {
-			uncertain = true
+		if transient(err) && !notSent(err) {
+			uncertain = true // it may have been applied
 		}
 		return struct{}{}, err
 	})
@@ -106,6 +106,14 @@ func (q *Queue) deleteOnce(ctx context.Context, seq uint64) error {
 }
 
 var errGone = errors.New("message is gone")
+
+// notSent reports whether err says a request was never acted on: nobody
+// was there to take it, or JetStream answered that it is unavailable.
+func notSent(err error) bool {
+	var ae *apiError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.As(err, &ae) && ae.ErrCode == 10008
+}
 
 // firstMsg reads the first message on subject, or returns errGone.
 func (q *Queue) firstMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
