@@ -51,7 +51,7 @@ type natsServer struct {
 }
 
 // freePorts reserves n loopback ports and releases them for the caller.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var out []int
@@ -77,7 +77,7 @@ var (
 
 // natsServerBin builds nats-server from the module this repository
 // requires (Debian's is too old for the client).
-func natsServerBin(t *testing.T) string {
+func natsServerBin(t testing.TB) string {
 	t.Helper()
 	natsOnce.Do(func() {
 		natsBin = filepath.Join(filepath.Dir(meshBin), "nats-server")
@@ -94,7 +94,7 @@ func natsServerBin(t *testing.T) string {
 
 // startReplicaSet starts three replicas, embedded-clustered or on an
 // external NATS cluster, and waits until all are ready.
-func startReplicaSet(t *testing.T, external bool, extra ...string) *replicaSet {
+func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 	t.Helper()
 	ports := freePorts(t, 9)
 	set := &replicaSet{}
@@ -165,7 +165,7 @@ func tail(s string, n int) string {
 }
 
 // start runs the replica's process without waiting for it.
-func (r *replica) start(t *testing.T) {
+func (r *replica) start(t testing.TB) {
 	t.Helper()
 	f, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -188,7 +188,7 @@ func (r *replica) ready() bool {
 	return err == nil && ok
 }
 
-func (r *replica) waitReady(t *testing.T) {
+func (r *replica) waitReady(t testing.TB) {
 	t.Helper()
 	meshtest.WaitFor(t, 90*time.Second, r.name+" ready", func() bool {
 		select {
@@ -202,7 +202,7 @@ func (r *replica) waitReady(t *testing.T) {
 }
 
 // kill ends the process with SIGKILL, as a crash would.
-func (r *replica) kill(t *testing.T) {
+func (r *replica) kill(t testing.TB) {
 	if r.cmd == nil || r.cmd.ProcessState != nil {
 		return
 	}
@@ -235,7 +235,7 @@ type clusterView struct {
 	Outbox      bool   `json:"outbox_lease"`
 }
 
-func (r *replica) cluster(t *testing.T) clusterView {
+func (r *replica) cluster(t testing.TB) clusterView {
 	t.Helper()
 	var s struct {
 		Cluster clusterView `json:"cluster"`
