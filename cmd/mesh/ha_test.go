@@ -45,7 +45,7 @@ type replicaSet struct {
 }
 
 type natsServer struct {
-	name, client string
+	name, client, log string
 	args         []string
 	cmd          *exec.Cmd
 }
@@ -118,10 +118,17 @@ func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 				"--server_name", fmt.Sprintf("n%d", i+1), "--cluster_name", "ext",
 				"--cluster", "nats://" + peers[i], "--routes", strings.Join(routes, ","),
 			}}
+			s.log = filepath.Join(t.TempDir(), "nats.log")
+			f, err := os.Create(s.log)
+			if err != nil {
+				t.Fatal(err)
+			}
 			s.cmd = exec.Command(bin, s.args...)
+			s.cmd.Stdout, s.cmd.Stderr = f, f
 			if err := s.cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { f.Close() })
 			t.Cleanup(func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() })
 			set.nats = append(set.nats, s)
 		}
@@ -139,12 +146,6 @@ func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 		r.args = append(r.args, extra...)
 		set.reps = append(set.reps, r)
 	}
-	for _, r := range set.reps {
-		r.start(t)
-	}
-	for _, r := range set.reps {
-		r.waitReady(t)
-	}
 	t.Cleanup(func() {
 		for _, r := range set.reps {
 			if t.Failed() {
@@ -153,7 +154,19 @@ func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 			}
 			r.kill(t)
 		}
+		for _, n := range set.nats {
+			if t.Failed() {
+				b, _ := os.ReadFile(n.log)
+				t.Logf("nats-server %s (tail):\n%s", n.name, tail(string(b), 2000))
+			}
+		}
 	})
+	for _, r := range set.reps {
+		r.start(t)
+	}
+	for _, r := range set.reps {
+		r.waitReady(t)
+	}
 	return set
 }
 
@@ -190,7 +203,8 @@ func (r *replica) ready() bool {
 
 func (r *replica) waitReady(t testing.TB) {
 	t.Helper()
-	meshtest.WaitFor(t, 90*time.Second, r.name+" ready", func() bool {
+	// Within the replicas' own --cluster-wait (2 min), on a loaded machine.
+	meshtest.WaitFor(t, 150*time.Second, r.name+" ready", func() bool {
 		select {
 		case err := <-r.done:
 			b, _ := os.ReadFile(r.log)
