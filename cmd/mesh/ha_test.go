@@ -46,8 +46,8 @@ type replicaSet struct {
 
 type natsServer struct {
 	name, client, log string
-	args         []string
-	cmd          *exec.Cmd
+	args              []string
+	cmd               *exec.Cmd
 }
 
 // freePorts reserves n loopback ports and releases them for the caller.
