@@ -197,9 +197,9 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 func (h *Host) opening(ctx context.Context, what string, open func(context.Context) error) error {
 	deadline := time.Now().Add(h.cfg.ClusterWait)
 	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := open(actx)
-		cancel()
+		// No deadline of our own: each NATS request has nats.go's (5 s), and
+		// opening the plugins compiles them, which may take longer.
+		err := open(ctx)
 		if err == nil || !cluster.Transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}

@@ -17,6 +17,9 @@ import (
 // the script can be run by hand.
 func TestHAPartition(t *testing.T) {
 	if reason := cannotNetns(); reason != "" {
+		if os.Getenv("CI") != "" && strings.Contains(reason, "iproute2") {
+			t.Fatalf("%s: .ci/run installs iproute2, so CI must have it", reason)
+		}
 		t.Skipf("cannot create network namespaces here (%s): run `sudo examples/ha/partition.sh` by hand", reason)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -62,7 +63,7 @@ func (h *health) probe(ctx context.Context) error {
 // ready probes at most once a second; concurrent callers share a probe.
 func (h *health) ready(ctx context.Context) error {
 	if h == nil {
-		return fmt.Errorf("nats: not started")
+		return errors.New("nats: not started")
 	}
 	h.mu.Lock()
 	if time.Since(h.at) < probeCacheFor {
