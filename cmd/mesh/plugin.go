@@ -111,8 +111,8 @@ lines, # comments) so they stay out of shell history.`,
 	f.DurationVar(&in.timeout, "timeout", 0, "deadline of one call (default per kind: "+kindTimeouts()+")")
 	f.Int64Var(&in.maxMemory, "max-memory", 0, "cap of the module's linear memory in MiB (default 256)")
 	f.IntVar(&in.pool, "pool", 0, "instances kept at most, so calls at once (default 4)")
-	f.StringArrayVar(&in.allowHosts, "allow-host", nil, "auth, route: a host the plugin may call over HTTP (repeatable)")
-	f.StringArrayVar(&in.allowPaths, "allow-path", nil, "auth, route: HOSTDIR:GUESTDIR the plugin may read and write, ro:HOSTDIR:GUESTDIR read only (repeatable)")
+	f.StringArrayVar(&in.allowHosts, "allow-host", nil, "auth, route: HOST or HOST:PORT the plugin may call over HTTP(S); without a port only 443/80 (repeatable)")
+	f.StringArrayVar(&in.allowPaths, "allow-path", nil, "auth, route: HOSTDIR:GUESTDIR the plugin may read, rw:HOSTDIR:GUESTDIR read and write (repeatable)")
 	f.StringVar(&in.sha, "sha256", "", "the module's expected SHA-256 in hex; refused if it differs")
 	f.BoolVar(&in.disabled, "disabled", false, "install without enabling it")
 	return cmd
@@ -169,19 +169,27 @@ func readInstall(req *plugin.InstallRequest, in *installFlags, file string) erro
 		}
 		o.TimeoutMs = millis(in.timeout)
 	}
-	for _, p := range in.allowPaths {
-		ro, rest := "", p
-		if r, ok := strings.CutPrefix(p, "ro:"); ok {
-			ro, rest = "ro:", r
+	return readAllowPaths(o, in.allowPaths)
+}
+
+// readAllowPaths fills o.AllowPaths from --allow-path values: read-only
+// unless rw: says read-write (ro: is accepted and changes nothing).
+func readAllowPaths(o *plugin.Options, paths []string) error {
+	for _, p := range paths {
+		mode, rest := "", p
+		for _, m := range []string{plugin.PathReadWrite, plugin.PathReadOnly} {
+			if r, ok := strings.CutPrefix(p, m); ok {
+				mode, rest = m, r
+			}
 		}
 		i := strings.LastIndex(rest, ":")
 		if i <= 0 || i == len(rest)-1 {
-			return fmt.Errorf("--allow-path %q: want HOSTDIR:GUESTDIR, or ro:HOSTDIR:GUESTDIR for read only", p)
+			return fmt.Errorf("--allow-path %q: want HOSTDIR:GUESTDIR (read only), or rw:HOSTDIR:GUESTDIR for read and write", p)
 		}
 		if o.AllowPaths == nil {
 			o.AllowPaths = map[string]string{}
 		}
-		o.AllowPaths[ro+rest[:i]] = rest[i+1:]
+		o.AllowPaths[mode+rest[:i]] = rest[i+1:]
 	}
 	return nil
 }

@@ -193,7 +193,7 @@ func TestPluginInstallFlags(t *testing.T) {
 	}
 	var req plugin.InstallRequest
 	in := installFlags{kind: "auth", configFile: conf, config: []string{"key=from-flag", "empty="},
-		allowPaths: []string{"/srv/data:/data", "ro:/etc/mesh:/conf"}, cacheTTL: 0, cacheChanged: true,
+		allowPaths: []string{"/srv/data:/data", "ro:/etc/mesh:/conf", "rw:/srv/out:/out"}, cacheTTL: 0, cacheChanged: true,
 		timeout: 1500 * time.Microsecond, timeoutChanged: true, allowHosts: []string{"idp.example"}, failOpen: true}
 	if err := readInstall(&req, &in, file); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestPluginInstallFlags(t *testing.T) {
 	want := plugin.InstallRequest{Name: "policy", Kind: plugin.Auth, Wasm: wasm, SHA256: hex.EncodeToString(sum[:]),
 		Config: map[string]string{"key": "from-flag", "token": "a=b", "empty": ""},
 		Options: plugin.Options{FailOpen: true, CacheTTLms: -1, TimeoutMs: 2, AllowHosts: []string{"idp.example"},
-			AllowPaths: map[string]string{"/srv/data": "/data", "ro:/etc/mesh": "/conf"}}}
+			AllowPaths: map[string]string{"/srv/data": "/data", "ro:/etc/mesh": "/conf", "rw:/srv/out": "/out"}}}
 	if !reflect.DeepEqual(req, want) {
 		t.Fatalf("request:\n%+v\nwant\n%+v", req, want)
 	}

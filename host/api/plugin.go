@@ -116,7 +116,10 @@ type routed struct {
 	Body    []byte
 }
 
-// route asks route handler name about req; ok is false when it said next.
+// route asks route handler name about req, once the auth policies have
+// admitted it; ok is false when the handler said next. A handler's failure
+// reaches the caller as the plugin package words it: the handler's name and
+// a reference to the node's log, never the guest's text.
 func (s *Service) route(ctx context.Context, conn *network.Conn, name string, req plugin.RouteRequest) (routed, bool, error) {
 	req.RemoteAddr = conn.RemoteIP()
 	if conn.HasCert() {
@@ -126,9 +129,12 @@ func (s *Service) route(ctx context.Context, conn *network.Conn, name string, re
 		}
 		req.TLSIdentity = partner
 	}
+	if err := s.authorizeRoute(ctx, req); err != nil {
+		return routed{}, false, err
+	}
 	resp, err := s.plugins.Handle(ctx, name, req)
 	if err != nil {
-		return routed{}, false, &ptp.Error{Code: ptp.SystemError, Err: err, Msg: err.Error()}
+		return routed{}, false, err
 	}
 	switch resp.Action {
 	case plugin.ActionRespond:
@@ -138,6 +144,24 @@ func (s *Service) route(ctx context.Context, conn *network.Conn, name string, re
 		return res, err == nil, err
 	}
 	return routed{}, false, nil
+}
+
+// authorizeRoute asks the auth policies about a request for a route
+// handler's path, with the fields a chan call gives them: the HTTP method,
+// the path, the PTP headers, and who is calling (a partner by its
+// certificate, else a container of this node). Policies fail closed, as
+// for chan calls; what they add to a push has no message to join here.
+func (s *Service) authorizeRoute(ctx context.Context, req plugin.RouteRequest) error {
+	caller, source := "container", s.ident.Current().NodeID
+	if req.TLSIdentity != "" {
+		caller, source = "partner", req.TLSIdentity
+	}
+	h := req.Headers
+	_, err := s.plugins.Authorize(ctx, plugin.AuthRequest{Method: req.Method, Path: req.Path,
+		Session: h[ptp.HeaderSessionID], Topic: h[ptp.HeaderTopic], // both lower case
+		SourceNode: source, TargetNode: h[ptp.HeaderTargetNodeID], Token: h[ptp.HeaderToken],
+		RemoteAddr: req.RemoteAddr, TLSIdentity: req.TLSIdentity, Caller: caller})
+	return err
 }
 
 func orStatus(s int) int {

@@ -16,6 +16,13 @@ import (
 // Decisions are cached per policy and request for the policy's TTL. A
 // policy that fails refuses (fail closed) unless it is installed with
 // fail_open. The returned headers are what the policies add to a push.
+//
+// What the caller is told: a container of this node gets a refusal's
+// reason, the policy's own message for it; a partner gets the policy's name
+// and a reference (the reason is in the node's log). A policy that fails
+// (trap, panic, error, timeout, unreadable answer) is named with a
+// reference to the node's log, for every caller: its text never leaves the
+// node.
 func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]string, error) {
 	if r == nil {
 		return nil, nil
@@ -33,11 +40,10 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]s
 				r.log.Warn("auth policy failed; admitting (fail_open)", "plugin", l.rec.Name, "err", err)
 				continue
 			}
-			return nil, &ptp.Error{Code: ptp.Unauthorized, Err: err,
-				Msg: fmt.Sprintf("auth policy %s failed, so the request is refused: %v", l.rec.Name, err)}
+			return nil, r.failure(ptp.Unauthorized, l.rec.Name, "auth policy "+l.rec.Name, err)
 		}
 		if !d.Allow {
-			return nil, ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s: %s", l.rec.Name, orWord(d.Reason, "no reason given"))
+			return nil, r.refusal(l.rec.Name, req, d)
 		}
 		for k, v := range d.Headers {
 			if headers == nil {
@@ -47,6 +53,17 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]s
 		}
 	}
 	return headers, nil
+}
+
+// refusal is what the caller of a refused request is told (see Authorize).
+func (r *Registry) refusal(policy string, req AuthRequest, d AuthDecision) *ptp.Error {
+	reason := orWord(d.Reason, "no reason given")
+	if req.Caller == "container" {
+		return ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s: %s", policy, reason)
+	}
+	ref := newRef()
+	r.log.Info("auth policy refused a partner", "plugin", policy, "partner", req.TLSIdentity, "ref", ref, "reason", reason)
+	return ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s (ref %s)", policy, ref)
 }
 
 func orWord(s, word string) string {

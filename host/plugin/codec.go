@@ -16,18 +16,15 @@ func (r *Registry) Decode(ctx context.Context, name string, payload []byte) ([]b
 	return r.code(ctx, name, ExportDecode, payload)
 }
 
-// code fails with 616 (codec error) whatever went wrong, naming the codec
-// and, when the guest said why, its reason.
+// code fails with 616 (codec error) whatever went wrong, naming the codec;
+// what the guest said is in the node's log only (see failure.go).
 func (r *Registry) code(ctx context.Context, name, fn string, payload []byte) ([]byte, error) {
 	if r == nil {
 		return nil, ptp.Errorf(ptp.CodecError, "codec %q: this node runs no plugins", name)
 	}
 	out, err := run(ctx, func() (*loaded, error) { return r.get(name, Codec) }, fn, payload)
 	if err != nil {
-		if pe, ok := err.(*ptp.Error); ok {
-			return nil, pe
-		}
-		return nil, &ptp.Error{Code: ptp.CodecError, Err: err, Msg: "codec " + name + " " + fn + ": " + err.Error()}
+		return nil, r.failure(ptp.CodecError, name, "codec "+name+" ("+fn+")", err)
 	}
 	return out, nil
 }

@@ -3,50 +3,111 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
 )
 
 // extismModule is an auth policy or route handler compiled for the Extism
-// guest ABI.
+// guest ABI, with what it was granted: its directories (an os.Root each)
+// and the HTTP client of its allow_hosts.
 type extismModule struct {
 	e        *Engine
 	name     string
 	compiled *extism.CompiledPlugin
+	fs       *grantedFS
+	http     *http.Client // nil without allow_hosts
 }
 
+// compileExtism compiles wasm for r. Extism's own grants are not used: its
+// directories follow symbolic links out of the grant, its allowed hosts
+// match names on any port and its requests follow every redirect. The
+// host mounts each allow_paths directory itself (grantfs.go) and serves
+// http_request itself (granthttp.go).
 func (e *Engine) compileExtism(ctx context.Context, r Record, spec KindSpec, wasm []byte) (*extismModule, error) {
 	o := r.Options
-	manifest := extism.Manifest{
-		Wasm:         []extism.Wasm{extism.WasmData{Data: wasm}},
-		Memory:       &extism.ManifestMemory{MaxPages: uint32(o.maxMemoryMB() * (1 << 20) / pageSize)},
-		Config:       r.Config,
-		AllowedHosts: o.AllowHosts,
-		AllowedPaths: o.AllowPaths,
-		Timeout:      uint64(o.timeout(spec).Milliseconds()),
+	m := &extismModule{e: e, name: r.Name}
+	funcs, wasm, err := m.grantHosts(o.AllowHosts, wasm)
+	if err != nil {
+		return nil, err
 	}
-	c, err := extism.NewCompiledPlugin(ctx, manifest, extism.PluginConfig{
+	if m.fs, err = openGrants(o.AllowPaths); err != nil {
+		m.closeGrants()
+		return nil, err
+	}
+	manifest := extism.Manifest{
+		Wasm:    []extism.Wasm{extism.WasmData{Data: wasm}},
+		Memory:  &extism.ManifestMemory{MaxPages: uint32(o.maxMemoryMB() * (1 << 20) / pageSize)},
+		Config:  r.Config,
+		Timeout: uint64(o.timeout(spec).Milliseconds()),
+	}
+	m.compiled, err = extism.NewCompiledPlugin(ctx, manifest, extism.PluginConfig{
 		EnableWasi:    true,
 		RuntimeConfig: e.runtimeConfig(o),
-	}, nil)
+	}, funcs)
 	if err != nil {
+		m.closeGrants()
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	return &extismModule{e: e, name: r.Name, compiled: c}, nil
+	return m, nil
 }
 
-func (m *extismModule) close(ctx context.Context) { m.compiled.Close(ctx) }
+// grantHosts prepares the HTTP grant: with allow_hosts, the module's
+// http_request import is served by the host (httpFunction); without, it is
+// left to Extism, which refuses every request.
+func (m *extismModule) grantHosts(hosts []string, wasm []byte) ([]extism.HostFunction, []byte, error) {
+	if len(hosts) == 0 {
+		return nil, wasm, nil
+	}
+	gs, err := parseHostGrants(hosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	patched, found, err := renameImport(wasm, extismEnv, httpRequestFn, grantEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("allow_hosts: %w", err)
+	}
+	if !found {
+		return nil, wasm, nil // it makes no HTTP requests
+	}
+	m.http = gs.client()
+	return []extism.HostFunction{httpFunction(gs, m.http, m.e.log.With("plugin", m.name))}, patched, nil
+}
+
+func (m *extismModule) closeGrants() {
+	if m.fs != nil {
+		m.fs.close()
+	}
+	if m.http != nil {
+		m.http.CloseIdleConnections()
+	}
+}
+
+func (m *extismModule) close(ctx context.Context) {
+	m.compiled.Close(ctx)
+	m.closeGrants()
+}
 
 type extismInstance struct{ p *extism.Plugin }
 
 func (m *extismModule) instance(ctx context.Context) (instance, error) {
-	p, err := m.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: m.e.moduleConfig(m.name)})
+	p, err := m.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: m.moduleConfig()})
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	log := m.e.log.With("plugin", m.name)
 	p.SetLogger(func(l extism.LogLevel, msg string) { log.Info(msg, "level", l.String()) })
 	return extismInstance{p}, nil
+}
+
+// moduleConfig is the engine's, with the granted directories mounted.
+func (m *extismModule) moduleConfig() wazero.ModuleConfig {
+	c := m.e.moduleConfig(m.name)
+	if m.fs.empty() {
+		return c
+	}
+	return c.WithFSConfig(m.fs.config)
 }
 
 // call runs fn on input. Any failure discards the instance: Extism does not

@@ -63,7 +63,7 @@ func (l *loaded) call(ctx context.Context, fn string, input []byte) ([]byte, err
 	defer cancel()
 	out, err := l.pool.do(ctx, fn, input)
 	if err != nil && ctx.Err() != nil && err != ErrRetired {
-		return nil, fmt.Errorf("%s did not finish within %v: %w", fn, l.rec.Options.timeout(l.spec), err)
+		return nil, fmt.Errorf("%s did not finish within %v: %w: %w", fn, l.rec.Options.timeout(l.spec), ctx.Err(), err)
 	}
 	return out, err
 }

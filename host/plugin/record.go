@@ -27,8 +27,8 @@ type Options struct {
 	TimeoutMs   int64             `json:"timeout_ms,omitempty"`    // deadline of one call; default per kind
 	MaxMemoryMB int64             `json:"max_memory_mb,omitempty"` // linear memory cap; default 256
 	Pool        int               `json:"pool,omitempty"`          // instances at most; default 4
-	AllowHosts  []string          `json:"allow_hosts,omitempty"`   // Extism kinds: hosts it may call over HTTP
-	AllowPaths  map[string]string `json:"allow_paths,omitempty"`   // host dir → guest dir it may read and write ("ro:" prefix for read-only)
+	AllowHosts  []string          `json:"allow_hosts,omitempty"`   // Extism kinds: HOST or HOST:PORT it may call over HTTP(S); no port means 443/80 (granthttp.go)
+	AllowPaths  map[string]string `json:"allow_paths,omitempty"`   // Extism kinds: host dir → guest dir, read-only unless the host dir has the "rw:" prefix (grantfs.go)
 }
 
 // InstallRequest is the body of POST /v1/interconn/plugin/install.

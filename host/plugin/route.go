@@ -29,18 +29,25 @@ func (r *Registry) Router(path string) (name string, ok bool) {
 	return "", false
 }
 
-// Handle asks the route handler called name what to do with req.
+// Handle asks the route handler called name what to do with req. A
+// failure (trap, error, timeout, an answer that is not a route response)
+// is 500 naming the handler and a reference to the node's log, which has
+// the guest's text (see failure.go).
 func (r *Registry) Handle(ctx context.Context, name string, req RouteRequest) (RouteResponse, error) {
 	in, _ := json.Marshal(req)
 	out, err := run(ctx, func() (*loaded, error) { return r.get(name, Route) }, ExportHandle, in)
-	if err != nil {
-		return RouteResponse{}, fmt.Errorf("route handler %s: %w", name, err)
-	}
 	var resp RouteResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return RouteResponse{}, fmt.Errorf("route handler %s answered something that is not a route response: %v", name, err)
+	if err == nil {
+		if err = json.Unmarshal(out, &resp); err != nil {
+			err = fmt.Errorf("answered something that is not a route response: %v", err)
+		} else {
+			err = checkRouteResponse(name, resp)
+		}
 	}
-	return resp, checkRouteResponse(name, resp)
+	if err != nil {
+		return RouteResponse{}, r.failure(ptp.SystemError, name, "route handler "+name, err)
+	}
+	return resp, nil
 }
 
 // checkRouteResponse checks a handler's answer names an action it can take.

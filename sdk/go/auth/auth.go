@@ -33,9 +33,10 @@ import (
 // Request is one request's metadata, as the node saw it (the host's
 // plugin.AuthRequest).
 type Request struct {
-	Method      string `json:"method"`                 // push, pop, peek, release
+	Method      string `json:"method"`                 // push, pop, peek, release; for a route handler's path, its HTTP method (GET, POST, ...)
 	Session     string `json:"session"`                // x-ptp-session-id
 	Topic       string `json:"topic,omitempty"`        // the message topic
+	Path        string `json:"path,omitempty"`         // a route handler's path: the URL path or x-ptp-uri; empty for chan calls
 	SourceNode  string `json:"source_node,omitempty"`  // the calling node: the partner named by its certificate, else this node
 	TargetNode  string `json:"target_node,omitempty"`  // x-ptp-target-node-id
 	Token       string `json:"token,omitempty"`        // x-ptp-token

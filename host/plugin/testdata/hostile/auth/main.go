@@ -21,9 +21,13 @@ var slept bool
 //go:wasmexport authorize
 func authorize() int32 {
 	var req struct {
-		Token string `json:"token"`
+		Token  string `json:"token"`
+		Method string `json:"method"`
+		Path   string `json:"path"`
+		Caller string `json:"caller"`
 	}
 	_ = json.Unmarshal(pdk.Input(), &req)
+	secret, _ := pdk.Config("secret")
 	switch modeOf(req.Token) {
 	case "loop":
 		hostile.Loop()
@@ -42,6 +46,17 @@ func authorize() int32 {
 	case "deny":
 		pdk.Output([]byte(`{"allow":false,"reason":"hostile: deny"}`))
 		return 0
+	case "leak":
+		pdk.SetError(errors.New("hostile: failing with the secret " + secret))
+		return 1
+	case "leakpanic":
+		panic("hostile: panicking with the secret " + secret)
+	case "pathdeny":
+		if deny, _ := pdk.Config("deny_path"); req.Path == deny {
+			reason, _ := json.Marshal("hostile: saw " + req.Method + " " + req.Path + " from a " + req.Caller)
+			pdk.Output([]byte(`{"allow":false,"ttl_ms":-1,"reason":` + string(reason) + `}`))
+			return 0
+		}
 	case "slowstart":
 		if !slept {
 			delay, _ := pdk.Config("delay_ms")
