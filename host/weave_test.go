@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"regexp"
 	"testing"
 
 	"github.com/ppcmesh/mesh/host"
@@ -21,6 +22,8 @@ func pair(t testing.TB, extra map[string]any) (a, b *meshtest.Node) {
 	return a, b
 }
 
+// TestWeaveThroughAPIShowsOneCode: both sides show one code after the
+// weave, and the route is woven only once both operators acked with it.
 func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
 	a, b := meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
 	a.Identify(t, "node-a", "inst-a")
@@ -29,29 +32,45 @@ func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
 		t.Fatalf("node advertises %q, want its bound address %s", got, a.Addr)
 	}
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "inst_id": "inst-b", "address": b.Addr}, ptp.OK)
-	var ra, rb struct {
-		State, Awaiting, Code string
-	}
+	var ra meshtest.RouteView
 	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK).Decode(t, &ra)
-	meshtest.Get(t, b.URL+"/v1/interconn/net/node-a").Decode(t, &rb)
-	if ra.State != "pending" || ra.Awaiting != "partner" || rb.State != "pending" || rb.Awaiting != "us" {
+	rb := b.Route(t, "node-a")
+	if ra.State != "pending" || ra.Awaiting != "both" || rb.State != "pending" || rb.Awaiting != "both" {
 		t.Fatalf("after weave: A sees %+v, B sees %+v", ra, rb)
 	}
-	if ra.Code == "" || ra.Code != rb.Code {
-		t.Fatalf("authorisation codes differ: A %q, B %q", ra.Code, rb.Code)
+	if ra.Code == "" || ra.Code != rb.Code || !codeForm.MatchString(ra.Code) {
+		t.Fatalf("authorisation codes differ or are malformed: A %q, B %q", ra.Code, rb.Code)
 	}
-	// Pushing before the ack is refused: B is not woven yet.
+	// Pushing before the acks is refused: B is not woven yet.
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
 	if code, _ := c.Push("t", []byte("early")); code != ptp.NotWoven {
 		t.Fatalf("push before ack: %s", code)
 	}
-	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a", "code": "WRON-GCOD"}, ptp.CertificateError)
-	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a", "code": rb.Code}, ptp.OK)
-	meshtest.WaitFor(t, 10e9, "A to learn of the ack", func() bool { return a.RouteState(t, "node-b") == "woven" })
-	if code, err := c.Push("t", []byte("now")); code != ptp.OK {
-		t.Fatalf("push after ack: %s %v", code, err)
+	ack := func(n *meshtest.Node, id, inst, code string, want ptp.Code) {
+		n.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": id, "inst_id": inst, "code": code}, want)
 	}
+	ack(b, "node-a", "inst-a", "WRON-GCOD-EWRO-NGCO", ptp.CertificateError)
+	ack(b, "node-a", "inst-a", "", ptp.CertificateError)
+	ack(b, "node-a", "inst-a", ra.Code, ptp.OK)
+	meshtest.WaitFor(t, 10e9, "A to learn of B's ack", func() bool { return a.Route(t, "node-b").Awaiting == "us" })
+	if s, w := b.Route(t, "node-a"), a.RouteState(t, "node-b"); s.State != "pending" || s.Awaiting != "partner" || w != "pending" {
+		t.Fatalf("after one ack: B %+v, A %s", s, w)
+	}
+	if code, _ := c.Push("t", []byte("half")); code != ptp.NotWoven {
+		t.Fatalf("push after one ack: %s", code)
+	}
+	ack(a, "node-b", "inst-b", rb.Code, ptp.OK)
+	meshtest.WaitFor(t, 10e9, "both sides woven", func() bool {
+		return a.RouteState(t, "node-b") == "woven" && b.RouteState(t, "node-a") == "woven"
+	})
+	if code, err := c.Push("t", []byte("now")); code != ptp.OK {
+		t.Fatalf("push after both acks: %s %v", code, err)
+	}
+	ack(a, "node-b", "inst-b", rb.Code, ptp.OK) // idempotent
 }
+
+// codeForm is how an authorisation code reads: 16 base32 characters (80 bits).
+var codeForm = regexp.MustCompile(`^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$`)
 
 func TestCrossPushPopBothWays(t *testing.T) {
 	a, b := pair(t, nil)
@@ -140,27 +159,29 @@ func TestDisabledAndExpiredRoutes(t *testing.T) {
 	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.NotFound)
 }
 
-// TestReweaveLearnsAMissedAck: B acks while A is down, so B cannot tell A.
-// A's operator weaves again and learns that B has acked.
-func TestReweaveLearnsAMissedAck(t *testing.T) {
+// TestSecondAckLearnsAMissedAck: B acks while A is down, so B cannot tell
+// A. When A's operator acks in turn, B (woven now) tells A again and both
+// sides end woven. (Before the two-sided acks this was "weave again";
+// weaving again now starts a new handshake with a new code.)
+func TestSecondAckLearnsAMissedAck(t *testing.T) {
 	homeA := t.TempDir()
 	a, b := meshtest.Start(t, host.Config{Home: homeA}), meshtest.Start(t, host.Config{})
 	a.Identify(t, "node-a", "inst-a")
 	b.Identify(t, "node-b", "inst-b")
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "address": b.Addr}, ptp.OK)
 	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK)
+	code := a.Route(t, "node-b").Code
 	a.Stop(t)
-	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a"}, ptp.OK)
+	b.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-a", "inst_id": "inst-a", "code": code}, ptp.OK)
 	a = restart(t, a, homeA, host.Config{})
-	if s := a.RouteState(t, "node-b"); s != "pending" {
-		t.Fatalf("A's route after a missed ack: %s", s)
+	if r := a.Route(t, "node-b"); r.State != "pending" || r.Awaiting != "both" {
+		t.Fatalf("A's route after a missed ack: %+v", r)
 	}
-	var r struct{ State string }
-	a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "node-b"}, ptp.OK).Decode(t, &r)
-	if r.State != "woven" {
-		t.Fatalf("weaving again: %s", r.State)
-	}
+	a.Control(t, "/v1/interconn/net/ack", map[string]string{"node_id": "node-b", "code": b.Route(t, "node-a").Code}, ptp.OK)
+	meshtest.WaitFor(t, 10e9, "both sides woven", func() bool {
+		return a.RouteState(t, "node-b") == "woven" && b.RouteState(t, "node-a") == "woven"
+	})
 	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push("t", []byte("x")); code != ptp.OK {
-		t.Fatalf("push after re-weave: %s %v", code, err)
+		t.Fatalf("push after the second ack: %s %v", code, err)
 	}
 }

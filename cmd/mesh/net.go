@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -20,14 +22,16 @@ func netCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "net",
 		Short: "Add, weave, ack, list and switch partner nodes of other institutions",
-		Long: `Weaving two nodes takes one step by each institution's operator:
+		Long: `Weaving two nodes takes one step by one operator and an ack by each:
 
   A: mesh net add node-b --inst inst-b --address HOST:PORT
-  A: mesh net weave node-b          # prints an authorisation code
-  B: mesh net list                  # shows node-a pending with the same code
-  B: mesh net ack node-a --inst inst-a --code CODE
+  A: mesh net weave node-b                     # prints an authorisation code
+  B: mesh net list                             # shows node-a pending with a code
+  A and B read their codes to each other over a channel they trust (a call).
+  B: mesh net ack node-a --inst inst-a --code CODE_A_READ_OUT
+  A: mesh net ack node-b --code CODE_B_READ_OUT
 
-The operators compare the code over a channel they trust before B acks.`,
+The route is woven once both have acked; an ack with another code is refused.`,
 	}
 	c := controlFlags(cmd)
 	cmd.AddCommand(netAddCmd(c), netWeaveCmd(c), netAckCmd(c), netListCmd(c), netShowCmd(c),
@@ -43,6 +47,7 @@ func netAddCmd(c *control) *cobra.Command {
 		root, crt, expires string
 		codec              string
 		plaintext, outbox  bool
+		plaintextFrom      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "add NODE_ID --inst INST --address ADDR",
@@ -57,6 +62,9 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 			f := cmd.Flags()
 			if f.Changed("allow-plaintext") {
 				req.AllowPlaintext = &plaintext
+			}
+			if f.Changed("plaintext-from") {
+				req.PlaintextFrom = &plaintextFrom
 			}
 			if f.Changed("outbox") {
 				req.Outbox = &outbox
@@ -77,6 +85,7 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 	f.StringVar(&root, "root", "", "PEM file of the partner's root CA: trust it without a handshake")
 	f.StringVar(&crt, "crt", "", "PEM file of the partner's certificate: pin it without a handshake")
 	f.BoolVar(&plaintext, "allow-plaintext", false, "permit a plaintext address (old partners only)")
+	f.StringSliceVar(&plaintextFrom, "plaintext-from", nil, "networks (CIDRs) a plaintext partner calls from; default the IPs of its --address")
 	f.BoolVar(&outbox, "outbox", false, "park pushes durably while the partner is unreachable and retry them")
 	f.StringVar(&expires, "expires", "", "the route stops carrying traffic after this RFC 3339 time")
 	f.StringVar(&codec, "codec", "", `codec plugin that encodes payloads to the partner ("" for none); the partner needs it installed too`)
@@ -132,19 +141,20 @@ func netWeaveCmd(c *control) *cobra.Command {
 // weaveAdvice tells the operator what happens next.
 func weaveAdvice(w io.Writer, r network.Route, me node.Public) {
 	if r.State == network.Woven {
-		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", r.NodeID)
+		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", printable(r.NodeID))
 		return
 	}
 	id, inst := orWord(me.NodeID, "THIS_NODE_ID"), orWord(me.InstID, "THIS_INST_ID")
 	fmt.Fprintf(w, `
 Authorisation code: %s
 
-Compare it with the code the operator of %s sees for %s (mesh net list there),
-over a channel you both trust (a call, not the network being woven). Only if the
-codes match should that operator accept with:
+Read it to the operator of %s over a channel you both trust (a call, not the
+network being woven), and have them read you the code %s shows for %s
+(mesh net list there). Only if the two codes are the same:
 
-  mesh net ack %s --inst %s --code %s
-`, r.Code, r.NodeID, id, id, inst, r.Code)
+  they run:  mesh net ack %s --inst %s --code %s
+  you run:   mesh net ack %s --code THE_CODE_THEY_READ
+`, r.Code, printable(r.NodeID), printable(r.NodeID), id, id, inst, r.Code, printable(r.NodeID))
 }
 
 func orWord(s, word string) string {
@@ -157,23 +167,25 @@ func orWord(s, word string) string {
 func netAckCmd(c *control) *cobra.Command {
 	var req network.AckRequest
 	cmd := &cobra.Command{
-		Use:   "ack NODE_ID [--inst INST] [--code CODE]",
-		Short: "Accept a partner's pending handshake (give --code to have it checked)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "ack NODE_ID --code CODE [--inst INST]",
+		Short: "Confirm a handshake with the code the partner's operator read out",
+		Long: `ack confirms the handshake with a partner: CODE is the authorisation code the
+partner's operator reads out to you. It is refused if it differs from the code
+this node shows; the route is woven once both operators have acked. Acking
+again re-sends the confirmation to the partner.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.NodeID = args[0]
 			var r network.Route
 			if err := c.call(cmd.Context(), "/v1/interconn/net/ack", req, &r); err != nil {
 				return err
 			}
-			if req.Code == "" && r.Code != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "acked without --code: the handshake's code is %s; it must be the one %s's operator was shown\n", r.Code, r.NodeID)
-			}
 			return c.print(cmd.OutOrStdout(), r, routeTable(r))
 		},
 	}
 	cmd.Flags().StringVar(&req.InstID, "inst", "", "the institution the partner must belong to")
-	cmd.Flags().StringVar(&req.Code, "code", "", "the authorisation code the partner's operator read out; refused if it differs")
+	cmd.Flags().StringVar(&req.Code, "code", "", "the authorisation code the partner's operator read out (required)")
+	_ = cmd.MarkFlagRequired("code")
 	return cmd
 }
 
@@ -237,7 +249,7 @@ func routesTable(rs []network.Route) func(io.Writer) {
 		}
 		fmt.Fprintln(w, "NODE_ID\tINST_ID\tADDRESS\tSTATE\tCODE\tOPTIONS\tEXPIRES")
 		for _, r := range rs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.NodeID, dash(r.InstID), dash(r.Address),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(r.NodeID), dash(r.InstID), dash(r.Address),
 				state(r), dash(r.Code), dash(options(r)), dash(when(r.ExpiresAt)))
 		}
 	}
@@ -246,8 +258,9 @@ func routesTable(rs []network.Route) func(io.Writer) {
 // routeTable prints one route in full; certificates by fingerprint.
 func routeTable(r network.Route) func(io.Writer) {
 	return func(w io.Writer) {
-		fields(w, "node_id", r.NodeID, "inst_id", r.InstID, "inst_name", r.InstName, "address", r.Address,
-			"state", state(r), "code", r.Code, "options", options(r), "expires", when(r.ExpiresAt),
+		fields(w, "node_id", printable(r.NodeID), "inst_id", printable(r.InstID), "inst_name", printable(r.InstName),
+			"address", printable(r.Address), "state", state(r), "code", printable(r.Code), "options", printable(options(r)),
+			"expires", when(r.ExpiresAt),
 			"partner root", fingerprint(r.GuestRoot), "pinned certificate", fingerprint(r.GuestCrt),
 			"updated", when(r.Updated))
 	}
@@ -255,15 +268,36 @@ func routeTable(r network.Route) func(io.Writer) {
 
 // state says what a route waits for, if anything.
 func state(r network.Route) string {
-	switch {
-	case r.State != network.Pending:
-		return string(r.State)
-	case r.Awaiting == network.AwaitingUs:
+	if r.State != network.Pending {
+		return printable(string(r.State))
+	}
+	switch r.Awaiting {
+	case network.AwaitingUs:
 		return "pending (ack here)"
-	case r.Awaiting == network.AwaitingPartner:
+	case network.AwaitingPartner:
 		return "pending (partner to ack)"
+	case network.AwaitingBoth:
+		return "pending (both to ack)"
+	case network.AwaitingReveal:
+		return "pending (handshake unfinished)"
 	}
 	return string(r.State)
+}
+
+// printable is s with every control or otherwise unprintable character
+// escaped (\x1b, \n, \u200b …), so that what a partner sent cannot move the
+// cursor, recolour the terminal or forge table rows.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) && r != '\\' {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 func options(r network.Route) string {
@@ -288,4 +322,4 @@ func when(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-func dash(s string) string { return orWord(s, "-") }
+func dash(s string) string { return orWord(printable(s), "-") }

@@ -84,7 +84,7 @@ func TestWeaveThroughCLI(t *testing.T) {
 	}
 	var woven network.Route
 	cliJSON(t, a, &woven, "net", "weave", "node-b")
-	if woven.State != network.Pending || woven.Awaiting != network.AwaitingPartner || woven.Code == "" {
+	if woven.State != network.Pending || woven.Awaiting != network.AwaitingBoth || woven.Code == "" {
 		t.Fatalf("weave: %+v", woven)
 	}
 	var atB network.Route
@@ -92,18 +92,28 @@ func TestWeaveThroughCLI(t *testing.T) {
 		atB = routeTo(t, b, "node-a")
 		return atB.State == network.Pending
 	})
-	if atB.Awaiting != network.AwaitingUs || atB.Code != woven.Code || atB.InstID != "inst-a" {
+	if atB.Awaiting != network.AwaitingBoth || atB.Code != woven.Code || atB.InstID != "inst-a" {
 		t.Fatalf("B sees %+v; A was shown code %s", atB, woven.Code)
 	}
-	if out, _ := cli(t, b, "", "net", "list"); !strings.Contains(out, "pending (ack here)") || !strings.Contains(out, woven.Code) {
+	if out, _ := cli(t, b, "", "net", "list"); !strings.Contains(out, "pending (both to ack)") || !strings.Contains(out, woven.Code) {
 		t.Fatalf("net list table on B:\n%s", out)
 	}
 
-	wrong := "WRON-GCOD"
+	wrong := "WRON-GCOD-EWRO-NGCO"
 	if _, err := cli(t, b, "", "net", "ack", "node-a", "--code", wrong); err == nil || !strings.Contains(err.Error(), string(ptp.CertificateError)) {
 		t.Fatalf("ack with a wrong code: %v", err)
 	}
-	if _, err := cli(t, b, "", "net", "ack", "node-a", "--inst", "inst-a", "--code", atB.Code); err != nil {
+	if _, err := cli(t, b, "", "net", "ack", "node-a"); err == nil || !strings.Contains(err.Error(), "code") {
+		t.Fatalf("ack without --code: %v", err)
+	}
+	// Each operator acks with the code the other read out.
+	if _, err := cli(t, b, "", "net", "ack", "node-a", "--inst", "inst-a", "--code", woven.Code); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := cli(t, a, "", "net", "list"); !strings.Contains(out, "pending (ack here)") {
+		t.Fatalf("net list table on A after B's ack:\n%s", out)
+	}
+	if _, err := cli(t, a, "", "net", "ack", "node-b", "--code", atB.Code); err != nil {
 		t.Fatal(err)
 	}
 	meshtest.WaitFor(t, 30*time.Second, "both sides woven", func() bool {
@@ -155,5 +165,30 @@ func testSwitchAndRemove(t *testing.T, a string) {
 	}
 	if _, err := cli(t, a, "", "net", "show", "node-b"); err == nil || !strings.Contains(err.Error(), string(ptp.NotFound)) {
 		t.Fatalf("show after rm: %v", err)
+	}
+}
+
+// TestNetListEscapesWhatPartnersSent: a route's fields, whatever they hold,
+// print as one line of visible text: no escape sequence reaches the
+// operator's terminal and no newline forges a table row.
+func TestNetListEscapesWhatPartnersSent(t *testing.T) {
+	r := network.Route{NodeID: "node-x", InstID: "inst\x1b[2J", InstName: "\x1b[31mBank\u202e\x07", Address: "127.0.0.1:1\nnode-y\tinst-y",
+		State: network.Pending, Awaiting: network.AwaitingUs, Code: "ABCD-EFGH-IJKL-MNOP"}
+	var list, show strings.Builder
+	routesTable([]network.Route{r})(&list)
+	routeTable(r)(&show)
+	for name, out := range map[string]string{"list": list.String(), "show": show.String()} {
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("%s printed a control character: %q", name, out)
+		}
+		if !strings.Contains(out, `\x1b`) {
+			t.Errorf("%s does not show the escape as text: %q", name, out)
+		}
+	}
+	if lines := strings.Count(list.String(), "\n"); lines != 2 {
+		t.Errorf("list printed %d lines for one route: %q", lines, list.String())
+	}
+	if got := printable("a\\b\x00é"); got != `a\\b\x00é` {
+		t.Errorf("printable: %q", got)
 	}
 }

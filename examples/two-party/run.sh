@@ -62,13 +62,15 @@ at_a net add node-b --inst inst-b --address "$addr_b" >/dev/null
 at_a net weave node-b
 code_a=$(at_a net show node-b -o json | field code)
 
-step "B sees A's handshake and compares the code A read out ($code_a)"
+step "B sees A's handshake; the operators read their codes to each other"
 at_b net list
 code_b=$(at_b net show node-a -o json | field code)
+# Over a trusted channel (a call): A reads out $code_a, B reads out $code_b.
 [ -n "$code_a" ] && [ "$code_a" = "$code_b" ] || die "codes differ: A sees '$code_a', B sees '$code_b': do not ack"
 
-step "B acks with the code"
-at_b net ack node-a --inst inst-a --code "$code_b" >/dev/null
+step "each operator acks with the code the other read out"
+at_b net ack node-a --inst inst-a --code "$code_a" >/dev/null
+at_a net ack node-b --inst inst-b --code "$code_b" >/dev/null
 for _ in $(seq 300); do
 	[ "$(at_a net show node-b -o json | field state)" = woven ] &&
 		[ "$(at_b net show node-a -o json | field state)" = woven ] && break

@@ -31,22 +31,35 @@ func (h *Handler) netRoutes(control, peer chi.Router) {
 		route, err := h.net.Get(chi.URLParam(r, "node_id"))
 		answer(w, r, route, err)
 	})
-	// Anyone may say hello: it records a pending route that this node's
-	// operator must ack. A confirmation must come over mTLS from the partner.
-	peer.Post("/v1/interconn/net/hello", jsonOp("hello", func(ctx context.Context, hello network.Hello) (network.Hello, error) {
+	// The weave handshake: hello and reveal must come over TLS with the
+	// caller's certificate (Greet and Revealed check it, so that a refusal
+	// carries a PTP code); a confirmation over mTLS from a known partner.
+	peer.Post("/v1/interconn/net/hello", boundedOp("hello", maxHandshakeBody, func(ctx context.Context, hello network.Hello) (network.Hello, error) {
 		return h.net.Greet(ctx, connOf(ctx), hello)
 	}))
-	peer.Post("/v1/interconn/net/confirm", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, r, map[string]string{"confirmed": "true"}, h.net.Confirmed(r.Context(), connOf(r.Context())))
-	})
+	peer.Post("/v1/interconn/net/reveal", boundedOp("reveal", maxHandshakeBody, func(ctx context.Context, rv network.Reveal) (map[string]string, error) {
+		return map[string]string{"revealed": "true"}, h.net.Revealed(ctx, connOf(ctx), rv)
+	}))
+	peer.Post("/v1/interconn/net/confirm", boundedOp("confirmation", maxHandshakeBody, func(ctx context.Context, cf network.Confirmation) (map[string]string, error) {
+		return map[string]string{"confirmed": "true"}, h.net.Confirmed(ctx, connOf(ctx), cf)
+	}))
 }
+
+// maxHandshakeBody bounds a handshake message: a root of at most 16 KiB
+// and a few short fields.
+const maxHandshakeBody = 64 << 10
 
 // jsonOp serves a control call: a small JSON body decoded into T, handed
 // to op, whose result is the reply's content.
 func jsonOp[T, R any](what string, op func(context.Context, T) (R, error)) http.HandlerFunc {
+	return boundedOp(what, 1<<20, op)
+}
+
+// boundedOp is jsonOp with a body of at most limit bytes.
+func boundedOp[T, R any](what string, limit int64, op func(context.Context, T) (R, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req T
-		body, err := readBody(w, r, 1<<20)
+		body, err := readBody(w, r, limit)
 		if err == nil {
 			if err = json.Unmarshal(body, &req); err != nil {
 				err = ptp.Errorf(ptp.BadRequest, "body is not a valid %s: %v", what, jsonProblem(err))

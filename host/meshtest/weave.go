@@ -34,7 +34,8 @@ func (n *Node) Control(tb testing.TB, path string, body any, want ptp.Code) Repl
 }
 
 // Weave weaves a and b through their APIs, as two operators would: a adds
-// b's address and weaves, b acks. Both must be identified.
+// b's address and weaves; each operator reads the code its node shows and
+// the other acks with it (b first, then a). Both must be identified.
 func Weave(tb testing.TB, a, b *Node, extra map[string]any) {
 	tb.Helper()
 	body := map[string]any{"node_id": b.ID, "inst_id": b.Inst, "address": b.Addr}
@@ -43,13 +44,36 @@ func Weave(tb testing.TB, a, b *Node, extra map[string]any) {
 	}
 	a.Control(tb, "/v1/interconn/net/refresh", body, ptp.OK)
 	a.Control(tb, "/v1/interconn/net/weave", map[string]string{"node_id": b.ID}, ptp.OK)
-	b.Control(tb, "/v1/interconn/net/ack", map[string]string{"node_id": a.ID, "inst_id": a.Inst}, ptp.OK)
+	codeA, codeB := a.Route(tb, b.ID).Code, b.Route(tb, a.ID).Code
+	b.Control(tb, "/v1/interconn/net/ack", map[string]string{"node_id": a.ID, "inst_id": a.Inst, "code": codeA}, ptp.OK)
+	a.Control(tb, "/v1/interconn/net/ack", map[string]string{"node_id": b.ID, "inst_id": b.Inst, "code": codeB}, ptp.OK)
 	if extra != nil && extra["outbox"] == true {
 		b.Control(tb, "/v1/interconn/net/refresh", map[string]any{"node_id": a.ID, "outbox": true}, ptp.OK)
 	}
 	WaitFor(tb, defaultWait, "both routes woven", func() bool {
 		return a.RouteState(tb, b.ID) == "woven" && b.RouteState(tb, a.ID) == "woven"
 	})
+}
+
+// RouteView is a route as a node's API shows it.
+type RouteView struct {
+	NodeID   string `json:"node_id"`
+	InstID   string `json:"inst_id"`
+	Address  string `json:"address"`
+	State    string `json:"state"`
+	Awaiting string `json:"awaiting"`
+	Code     string `json:"code"`
+	Root     string `json:"guest_root"`
+}
+
+// Route is n's route to node id; the zero RouteView when there is none.
+func (n *Node) Route(tb testing.TB, id string) RouteView {
+	tb.Helper()
+	var r RouteView
+	if g := Get(tb, n.URL+"/v1/interconn/net/"+id); g.Code == ptp.OK {
+		g.Decode(tb, &r)
+	}
+	return r
 }
 
 // RouteState is the state of n's route to node id, "" when there is none.

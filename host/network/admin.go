@@ -18,6 +18,7 @@ type RouteRequest struct {
 	GuestRoot      string     `json:"guest_root,omitempty"` // trust the partner's root without a handshake
 	GuestCrt       string     `json:"guest_crt,omitempty"`  // or pin its exact certificate
 	AllowPlaintext *bool      `json:"allow_plaintext,omitempty"`
+	PlaintextFrom  *[]string  `json:"plaintext_from,omitempty"` // source networks of a plaintext partner
 	Outbox         *bool      `json:"outbox,omitempty"`
 	Codec          *string    `json:"codec,omitempty"` // codec plugin for payloads to the partner; "" for none
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
@@ -48,6 +49,12 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 	if req.AllowPlaintext != nil {
 		r.AllowPlaintext = *req.AllowPlaintext
 	}
+	if req.PlaintextFrom != nil {
+		if _, err := ParseNets(*req.PlaintextFrom); err != nil {
+			return Route{}, ptp.Errorf(ptp.BadRequest, "plaintext_from: %v", err)
+		}
+		r.PlaintextFrom = *req.PlaintextFrom
+	}
 	if req.Outbox != nil {
 		r.Outbox = *req.Outbox
 	}
@@ -61,18 +68,36 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 		return Route{}, err
 	}
 	if req.GuestRoot != "" {
-		if _, err := parseRoot(req.GuestRoot); err != nil {
+		root, _, err := canonicalRoot(req.GuestRoot)
+		if err != nil {
 			return Route{}, ptp.Errorf(ptp.CertificateError, "guest_root: %v", err)
 		}
-		r.GuestRoot, r.State, r.Awaiting, r.Code = req.GuestRoot, Woven, "", ""
+		r.GuestRoot = root
+		trusted(&r)
 	}
 	if req.GuestCrt != "" {
 		if _, err := parseCert(req.GuestCrt); err != nil {
 			return Route{}, ptp.Errorf(ptp.CertificateError, "guest_crt: %v", err)
 		}
-		r.GuestCrt, r.State, r.Awaiting, r.Code = req.GuestCrt, Woven, "", ""
+		r.GuestCrt = req.GuestCrt
+		trusted(&r)
 	}
+	r.FromHello = false // our operator's route now
 	return n.save(ctx, r)
+}
+
+// trusted makes r woven on our operator's word, ending any handshake.
+func trusted(r *Route) {
+	r.State, r.Awaiting, r.Code, r.Handshake = Woven, "", "", nil
+	r.Acked, r.PartnerAcked, r.PendingUntil = false, false, time.Time{}
+}
+
+// fill sets *dst to v if *dst is empty: what a partner says never
+// overwrites what our operator gave.
+func fill(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
 }
 
 func set(dst *string, v string) {
@@ -107,9 +132,12 @@ func (n *Network) save(ctx context.Context, r Route) (Route, error) {
 }
 
 // view is the route as shown to operators: its effective state.
+// It never holds the handshake's secret state.
 func (e *entry) view() Route {
 	r := e.Route
+	r.Handshake = nil
 	r.State = r.Effective(time.Now())
+	r.Awaiting = r.awaiting()
 	return r
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Streams        int           // transport streams per partner; default 4
 	Replicas       int           // KV replicas; default 1
 	Codecs         Encoder       // codec plugins; nil when the node runs none
+	PendingTTL     time.Duration // an inbound handshake not acked lapses after it; default 1h
 	// Lease, when set, makes this replica deliver the outbox only while it
 	// holds the lease; the network runs it. Nil: this process delivers.
 	Lease  Lease
@@ -68,6 +69,9 @@ func (c *Config) defaults() {
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
+	if c.PendingTTL <= 0 {
+		c.PendingTTL = time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -82,6 +86,7 @@ type Network struct {
 	routes *table
 	links  *links
 	outbox *outbox
+	hellos *helloLimiter
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
@@ -101,7 +106,7 @@ func Open(ctx context.Context, js jetstream.JetStream, ident *node.Store, q *que
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	n := &Network{cfg: cfg, log: cfg.Logger, ident: ident, queue: q, routes: routes, cancel: cancel}
+	n := &Network{cfg: cfg, log: cfg.Logger, ident: ident, queue: q, routes: routes, hellos: newHelloLimiter(), cancel: cancel}
 	if err := routes.watch(wctx); err != nil {
 		cancel()
 		return nil, err

@@ -47,18 +47,6 @@ func FuzzParseAddress(f *testing.F) {
 	})
 }
 
-func TestAuthCodeIsSymmetricAndSensitive(t *testing.T) {
-	if authCode("root-a", "root-b") != authCode("root-b", "root-a") {
-		t.Fatal("the two sides would see different codes")
-	}
-	if authCode("root-a", "root-b") == authCode("root-a", "root-m") {
-		t.Fatal("a substituted root leaves the code unchanged")
-	}
-	if c := authCode("x", "y"); len(c) != 9 || c[4] != '-' {
-		t.Fatalf("code %q: want XXXX-XXXX", c)
-	}
-}
-
 func TestEffectiveState(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
@@ -72,6 +60,8 @@ func TestEffectiveState(t *testing.T) {
 		{Route{State: Woven, ExpiresAt: now.Add(time.Hour)}, Woven, ptp.OK},
 		{Route{State: Pending}, Pending, ptp.NotWoven},
 		{Route{State: New}, New, ptp.NotWoven},
+		{Route{State: Pending, PendingUntil: now.Add(-time.Second)}, Expired, ptp.NetworkExpired},
+		{Route{State: Pending, PendingUntil: now.Add(time.Hour)}, Pending, ptp.NotWoven},
 	} {
 		if got := tc.r.Effective(now); got != tc.want {
 			t.Errorf("%+v: state %s, want %s", tc.r, got, tc.want)

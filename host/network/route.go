@@ -24,10 +24,13 @@ const (
 	Expired  State = "expired"  // past its expiry time
 )
 
-// Who a pending route waits for.
+// Who a pending route waits for: a route is woven once both operators have
+// confirmed the authorisation code.
 const (
-	AwaitingUs      = "us"      // the partner asked; our operator has to ack
-	AwaitingPartner = "partner" // we asked; the partner's operator has to ack
+	AwaitingUs      = "us"      // our operator has to ack with the code
+	AwaitingPartner = "partner" // the partner's confirmation has to arrive
+	AwaitingBoth    = "both"    // neither side has confirmed yet
+	AwaitingReveal  = "reveal"  // the partner has yet to reveal its nonce: no code yet
 )
 
 // Route is what this node knows of one partner node. Only public material
@@ -39,15 +42,52 @@ type Route struct {
 	Address        string    `json:"address,omitempty"`
 	State          State     `json:"state"`
 	Awaiting       string    `json:"awaiting,omitempty"`
-	Code           string    `json:"code,omitempty"` // authorisation code of the handshake
+	Code           string    `json:"code,omitempty"`          // authorisation code of the handshake
+	Acked          bool      `json:"acked,omitempty"`         // our operator confirmed the code
+	PartnerAcked   bool      `json:"partner_acked,omitempty"` // the partner confirmed the code to us
+	FromHello      bool      `json:"from_hello,omitempty"`    // created by a partner's hello, not by our operator
+	PendingUntil   time.Time `json:"pending_until,omitzero"`  // an inbound handshake lapses then
 	GuestRoot      string    `json:"guest_root,omitempty"`
 	GuestCrt       string    `json:"guest_crt,omitempty"`
 	AllowPlaintext bool      `json:"allow_plaintext,omitempty"`
+	PlaintextFrom  []string  `json:"plaintext_from,omitempty"` // where a plaintext partner may call from (CIDRs); default the IPs of its address
 	Outbox         bool      `json:"outbox,omitempty"`
 	Codec          string    `json:"codec,omitempty"` // codec plugin that encodes payloads to this partner
 	Disabled       bool      `json:"disabled,omitempty"`
 	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 	Updated        time.Time `json:"updated,omitzero"`
+	// Handshake is the secret state of an inbound handshake between the
+	// hello and the reveal. It is stored, never shown: views drop it.
+	Handshake *Handshake `json:"handshake,omitempty"`
+}
+
+// Handshake is what a responder keeps between a partner's hello and its
+// reveal: the partner's commitment and our own nonce.
+type Handshake struct {
+	Commit []byte `json:"commit"`
+	Nonce  []byte `json:"nonce"`
+}
+
+// awaiting says who a pending route waits for.
+func (r Route) awaiting() string {
+	switch {
+	case r.State != Pending:
+		return ""
+	case r.Code == "":
+		return AwaitingReveal
+	case !r.Acked && !r.PartnerAcked:
+		return AwaitingBoth
+	case !r.Acked:
+		return AwaitingUs
+	case !r.PartnerAcked:
+		return AwaitingPartner
+	}
+	return ""
+}
+
+// lapsed says whether an inbound handshake has passed its time.
+func (r Route) lapsed(now time.Time) bool {
+	return r.State == Pending && !r.PendingUntil.IsZero() && now.After(r.PendingUntil)
 }
 
 // Effective is the state the route shows now: disabled and expired win over
@@ -56,7 +96,7 @@ func (r Route) Effective(now time.Time) State {
 	switch {
 	case r.Disabled:
 		return Disabled
-	case !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt):
+	case !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt), r.lapsed(now):
 		return Expired
 	}
 	return r.State
@@ -101,6 +141,9 @@ var schemes = map[string]Address{
 // ("a:7304,b:7304,c:7304"), each with the same scheme if any; senders fail
 // over between them.
 func ParseAddress(s string) (Address, error) {
+	if err := checkPrintable("address", s, maxAddress); err != nil {
+		return Address{}, err
+	}
 	var out Address
 	for i, part := range strings.Split(s, ",") {
 		a, err := parseOne(strings.TrimSpace(part))
@@ -133,6 +176,58 @@ func parseOne(s string) (Address, error) {
 	}
 	a.Host, a.Scheme = rest, strings.ToLower(scheme)
 	return a, nil
+}
+
+// maxAddress bounds an address: several replicas fit, a flood does not.
+const maxAddress = 1024
+
+// checkPrintable refuses s if it is longer than max bytes or holds anything
+// but printable ASCII (space included).
+func checkPrintable(what, s string, max int) error {
+	if len(s) > max {
+		return ptp.Errorf(ptp.BadAddress, "%s of %d bytes: at most %d", what, len(s), max)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return ptp.Errorf(ptp.BadAddress, "%s %q: only printable ASCII is allowed", what, s)
+		}
+	}
+	return nil
+}
+
+// maxRoot bounds a PEM root certificate; Mesh's own are under 1 KiB and an
+// RSA-4096 root with long names under 4 KiB.
+const maxRoot = 16 << 10
+
+// canonicalRoot reads a root sent by a partner or an operator: exactly one
+// PEM CERTIFICATE block with no headers and nothing but whitespace around
+// it, a CA, at most maxRoot bytes. It returns the root re-encoded from its
+// DER, so that every copy of one root is the same string, and the DER.
+func canonicalRoot(s string) (string, []byte, error) {
+	if len(s) > maxRoot {
+		return "", nil, fmt.Errorf("root of %d bytes: at most %d", len(s), maxRoot)
+	}
+	trimmed := strings.TrimSpace(s)
+	if !strings.HasPrefix(trimmed, "-----BEGIN ") {
+		return "", nil, fmt.Errorf("want one PEM certificate and nothing before it")
+	}
+	b, rest := pem.Decode([]byte(trimmed))
+	switch {
+	case b == nil || b.Type != "CERTIFICATE":
+		return "", nil, fmt.Errorf("no PEM certificate")
+	case len(b.Headers) > 0:
+		return "", nil, fmt.Errorf("PEM headers are not allowed in a root")
+	case len(rest) > 0:
+		return "", nil, fmt.Errorf("text after the root certificate is not allowed (%d bytes)", len(rest))
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return "", nil, err
+	}
+	if !c.IsCA || !c.BasicConstraintsValid {
+		return "", nil, fmt.Errorf("%q is not a CA certificate", c.Subject.CommonName)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})), c.Raw, nil
 }
 
 // parseRoot reads a PEM CA certificate.

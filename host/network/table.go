@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
+	"github.com/ppcmesh/mesh/host/ptp"
 )
 
 // table holds the partner routes in a KV bucket, mirrored in memory by a
@@ -28,9 +30,10 @@ type table struct {
 // entry is a stored route with its trust material parsed once.
 type entry struct {
 	Route
-	rev  uint64
-	pool *x509.CertPool // the partner's root, when known
-	pin  []byte         // the partner's exact certificate (DER), when given
+	rev   uint64
+	pool  *x509.CertPool // the partner's root, when known
+	pin   []byte         // the partner's exact certificate (DER), when given
+	plain []netip.Prefix // where the partner may call from in plaintext
 }
 
 const routesBucket = "mesh_routes"
@@ -77,6 +80,9 @@ func newEntry(r Route, rev uint64) *entry {
 	if c, err := parseCert(r.GuestCrt); err == nil {
 		e.pin = c.Raw
 	}
+	if r.AllowPlaintext {
+		e.plain = plaintextSources(r)
+	}
 	return e
 }
 
@@ -88,17 +94,38 @@ func (t *table) get(id string) (*entry, bool) {
 	return e, ok
 }
 
-// byInst returns the route to a usable node of institution inst.
+// byInst returns the route to a usable node of institution inst: a woven
+// one first, then the lowest node id, so that the choice never changes from
+// one call to the next (acks refuse a second node for one institution).
 func (t *table) byInst(inst string) (*entry, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var found *entry
 	for _, e := range t.routes {
-		if e.InstID == inst && (found == nil || e.State == Woven && found.State != Woven) {
+		if e.InstID == inst && (found == nil || better(e, found)) {
 			found = e
 		}
 	}
 	return found, found != nil
+}
+
+func better(e, than *entry) bool {
+	if (e.State == Woven) != (than.State == Woven) {
+		return e.State == Woven
+	}
+	return e.NodeID < than.NodeID
+}
+
+// instHolder returns another route than id's that names institution inst.
+func (t *table) instHolder(inst, id string) (*entry, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, e := range t.routes {
+		if e.InstID == inst && e.NodeID != id {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
 // list returns every route, sorted by node id.
@@ -120,13 +147,74 @@ func (t *table) put(ctx context.Context, r Route) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store route %s: %w", r.NodeID, err)
 	}
+	return t.applied(r, rev), nil
+}
+
+// updateTries bounds the compare-and-swap retries of one update.
+const updateTries = 5
+
+// update changes the route to id atomically across replicas: change gets
+// the stored route (nil when there is none), read afresh from the bucket,
+// and returns the route to store; a concurrent write makes it start again.
+func (t *table) update(ctx context.Context, id string, change func(cur *Route) (Route, error)) (*entry, error) {
+	for range updateTries {
+		cur, rev, err := t.load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		r, err := change(cur)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(r)
+		if cur == nil {
+			rev, err = t.kv.Create(ctx, id, b)
+		} else {
+			rev, err = t.kv.Update(ctx, id, b, rev)
+		}
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store route %s: %w", id, err)
+		}
+		return t.applied(r, rev), nil
+	}
+	return nil, ptp.Errorf(ptp.SystemError, "route %s changed %d times while being updated: try again", id, updateTries)
+}
+
+// load reads the stored route to id and its revision; nil when there is none.
+func (t *table) load(ctx context.Context, id string) (*Route, uint64, error) {
+	kve, err := t.kv.Get(ctx, id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("load route %s: %w", id, err)
+	}
+	var r Route
+	if err := json.Unmarshal(kve.Value(), &r); err != nil {
+		return nil, 0, fmt.Errorf("stored route %s is damaged: %w", id, err)
+	}
+	return &r, kve.Revision(), nil
+}
+
+// applied makes r, stored at rev, the route here at once.
+func (t *table) applied(r Route, rev uint64) *entry {
 	e := newEntry(r, rev)
 	t.mu.Lock()
 	if cur := t.routes[r.NodeID]; cur == nil || cur.rev < rev {
 		t.routes[r.NodeID] = e
 	}
 	t.mu.Unlock()
-	return e, nil
+	return e
+}
+
+// isConflict reports whether a create or update lost to another writer.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // remove deletes the route to id.

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,7 +89,7 @@ func verifyChain(e *entry, certs []*x509.Certificate, usage x509.ExtKeyUsage) er
 	}
 	leaf := certs[0]
 	if e.pin != nil && bytes.Equal(leaf.Raw, e.pin) {
-		return nil
+		return checkPinned(e.NodeID, leaf, usage, time.Now())
 	}
 	if e.pool == nil {
 		return ptp.Errorf(ptp.NotWoven, "no root is known for node %s: weave it first", e.NodeID)
@@ -102,6 +105,35 @@ func verifyChain(e *entry, certs []*x509.Certificate, usage x509.ExtKeyUsage) er
 			leaf.Subject.CommonName, e.NodeID, err)
 	}
 	return nil
+}
+
+// checkPinned checks what a chain would for a pinned certificate: that it
+// is valid now and made for usage.
+func checkPinned(node string, c *x509.Certificate, usage x509.ExtKeyUsage, now time.Time) error {
+	if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+		return ptp.Errorf(ptp.CertificateError, "the pinned certificate of partner %s is valid from %s to %s, not now",
+			node, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
+	}
+	if len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, usage) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		return nil
+	}
+	return ptp.Errorf(ptp.CertificateError, "the pinned certificate of partner %s is not made for %s", node, usageName[usage])
+}
+
+var usageName = map[x509.ExtKeyUsage]string{x509.ExtKeyUsageClientAuth: "client authentication", x509.ExtKeyUsageServerAuth: "server authentication"}
+
+// TLSConfig is the base of every TLS configuration of the node, serving and
+// dialling: TLS 1.2 at least and, for 1.2, only AEAD suites with forward
+// secrecy (TLS 1.3's are all such).
+func TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
 }
 
 // Caller names the partner a request comes from, or "" for a caller inside
@@ -125,6 +157,10 @@ func (n *Network) Caller(c *Conn, claimed string) (string, error) {
 		if !e.AllowPlaintext {
 			return "", ptp.Errorf(ptp.Unauthorized, "source %s is a partner: it must connect over TLS with its certificate", claimed)
 		}
+		if !e.plaintextFrom(c.RemoteIP()) {
+			return "", ptp.Errorf(ptp.Unauthorized, "plaintext partner %s calls from %s only, not %s: set plaintext_from on its route to admit its source addresses",
+				claimed, DescribeNets(e.plain), c.RemoteIP())
+		}
 		return e.NodeID, e.usable(time.Now())
 	}
 	e, err := n.certRoute(c.certs[0])
@@ -143,6 +179,77 @@ func (n *Network) Caller(c *Conn, claimed string) (string, error) {
 	return e.NodeID, nil
 }
 
+// plaintextFrom says whether a plaintext caller at ip may be this partner.
+func (e *entry) plaintextFrom(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range e.plain {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// plaintextSources are the networks a plaintext partner may call from:
+// those the operator listed, else the IP addresses of its route's address
+// (a host name admits nobody: list its sources).
+func plaintextSources(r Route) []netip.Prefix {
+	if len(r.PlaintextFrom) > 0 {
+		p, _ := ParseNets(r.PlaintextFrom)
+		return p
+	}
+	a, err := ParseAddress(r.Address)
+	if r.Address == "" || err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, hp := range a.Hosts {
+		host, _, _ := net.SplitHostPort(hp)
+		if ip, err := netip.ParseAddr(host); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		}
+	}
+	return out
+}
+
+// ParseNets reads networks given as CIDRs or single addresses (a single
+// address is a network of one).
+func ParseNets(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// DescribeNets lists networks for a message; "nowhere" when there are none.
+func DescribeNets(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "nowhere"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
 // certRoute finds the route of the node a certificate names.
 func (n *Network) certRoute(leaf *x509.Certificate) (*entry, error) {
 	for _, name := range names(leaf) {
@@ -158,14 +265,11 @@ func (n *Network) certRoute(leaf *x509.Certificate) (*entry, error) {
 // for checking per request against the partner routes (so that unwoven
 // nodes can still reach the handshake and get a PTP code, not a TLS alert).
 func (n *Network) ServerTLS() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
-		ClientAuth: tls.RequestClientCert,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return n.certificate()
-		},
-	}
+	cfg := TLSConfig()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	cfg.ClientAuth = tls.RequestClientCert
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return n.certificate() }
+	return cfg
 }
 
 // certificate is the serving certificate of the current identity.
@@ -189,14 +293,9 @@ func (n *Network) certificate() (*tls.Certificate, error) {
 // clientTLS is the configuration for dialling partner e: our certificate,
 // and the partner's root (or pinned certificate) as the only trust.
 func (n *Network) clientTLS(e *entry) *tls.Config {
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ServerName: e.NodeID,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return n.certificate()
-		},
-		RootCAs: e.pool,
-	}
+	cfg := TLSConfig()
+	cfg.ServerName, cfg.RootCAs = e.NodeID, e.pool
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return n.certificate() }
 	if e.pool == nil {
 		// Pinned certificate only: check it ourselves.
 		cfg.InsecureSkipVerify = true
@@ -204,7 +303,11 @@ func (n *Network) clientTLS(e *entry) *tls.Config {
 			if len(raw) == 0 || !bytes.Equal(raw[0], e.pin) {
 				return fmt.Errorf("partner %s presented a certificate other than the one pinned", e.NodeID)
 			}
-			return nil
+			c, err := x509.ParseCertificate(raw[0])
+			if err != nil {
+				return err
+			}
+			return checkPinned(e.NodeID, c, x509.ExtKeyUsageServerAuth, time.Now())
 		}
 	}
 	return cfg

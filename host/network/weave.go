@@ -1,41 +1,47 @@
 package network
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/base32"
-	"encoding/json"
+	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
-// The weave handshake, between this node (A) and a partner (B):
+// The weave handshake between this node (A, the initiator) and a partner
+// (B, the responder). Every step runs over TLS to the partner's port (which
+// accepts TLS whatever the scheme of its data address), with each side's
+// certificate as proof that it holds a key its root certified.
 //
 //  1. A's operator: net/refresh {node_id: B, address} then net/weave {node_id: B}.
-//  2. A → B  POST /v1/interconn/net/hello  {A's ids, A's public root, A's address}
-//     over TLS with A's certificate. B records A as pending (awaiting its
-//     operator) and answers with its own ids and public root. A checks that
-//     B's serving certificate chains to that root, and records B as pending
-//     (awaiting B).
-//  3. Both sides show the same authorisation code, derived from the two
-//     roots; the operators compare it out of band, so a party in the middle,
-//     which must substitute roots, is caught.
-//  4. B's operator: net/ack {node_id: A, inst_id, code?}. B marks A woven
-//     and calls A's POST /v1/interconn/net/confirm over mTLS; A marks B
-//     woven. If that call cannot reach A, A's operator weaves again and
-//     learns that B is woven.
+//  2. A → B  POST /v1/interconn/net/hello {A's ids, root, address,
+//     commit = Commitment(A, rootA, nonceA)}. B checks that A's client
+//     certificate chains to that root and names A, records the root as a
+//     pending candidate (never over a route its operator made otherwise)
+//     and answers with its ids, root and a fresh nonceB. A checks that B's
+//     serving certificate chains to that root and names B.
+//  3. A → B  POST /v1/interconn/net/reveal {nonceA}, over TLS verified
+//     against B's root. B checks the commitment. Both sides now show
+//     AuthCode(A, B, rootA, rootB, nonceA, nonceB). A had to commit before it
+//     saw nonceB, B chose nonceB before it saw nonceA: whoever sits in the
+//     middle gets one chance in 2^80 per handshake to make the codes agree.
+//  4. The operators compare the codes out of band. Each acks with the code
+//     the other read out: net/ack {node_id, inst_id?, code}; a missing or
+//     wrong code is refused. The acking node tells the partner over mTLS
+//     (POST /v1/interconn/net/confirm {code}); a route is woven only once
+//     its own operator and the partner have both confirmed. The initiator
+//     never takes a state from the partner's answers.
+//  5. A confirmation that finds the receiver already acked is answered with
+//     the receiver's own confirmation, so a confirm lost while one node was
+//     down is learnt when the other side acks, or by acking again (ack is
+//     idempotent and re-sends the confirmation).
 //
 // Only public certificates travel; private keys never leave their node.
 
-// Hello is the handshake message both ways.
+// Hello is the first round of the handshake, both ways: the initiator's
+// hello and the responder's answer.
 type Hello struct {
 	NodeID   string `json:"node_id"`
 	InstID   string `json:"inst_id,omitempty"`
@@ -43,262 +49,245 @@ type Hello struct {
 	RootCrt  string `json:"root_crt"`
 	Address  string `json:"address,omitempty"`
 	Target   string `json:"target_node_id,omitempty"` // whom the sender means to reach
-	State    State  `json:"state,omitempty"`          // in a reply: the route as the replier sees it
-	Code     string `json:"code,omitempty"`           // in a reply: the authorisation code
+	Commit   string `json:"commit,omitempty"`         // in a hello: the initiator's commitment, hex
+	Nonce    string `json:"nonce,omitempty"`          // in an answer: the responder's nonce, hex
+}
+
+// Reveal is the second round, initiator to responder: the nonce the hello
+// committed to.
+type Reveal struct {
+	NodeID string `json:"node_id"`
+	Target string `json:"target_node_id,omitempty"`
+	Nonce  string `json:"nonce"`
+}
+
+// Confirmation is the body of POST /v1/interconn/net/confirm: the sender's
+// operator acked the handshake with this code.
+type Confirmation struct {
+	NodeID string `json:"node_id"`
+	Code   string `json:"code"`
 }
 
 // maxPendingIn bounds routes created by partners' hellos and not yet acked,
 // so that strangers cannot fill the route table.
 const maxPendingIn = 256
 
-// authCode derives the code both operators see from the two roots.
-func authCode(a, b string) string {
-	if a > b {
-		a, b = b, a
-	}
-	sum := sha256.Sum256([]byte(a + "\x00" + b))
-	s := base32.StdEncoding.EncodeToString(sum[:])[:8]
-	return s[:4] + "-" + s[4:]
-}
+// handshakeTimeout bounds each handshake call to a partner.
+const handshakeTimeout = 30 * time.Second
 
 // hello is what this node says of itself.
-func (n *Network) hello(target string) (Hello, error) {
+func (n *Network) hello(target string) (Hello, []byte, error) {
 	id := n.ident.Current()
 	if id.NodeID == "" {
-		return Hello{}, ptp.Errorf(ptp.BadRequest, "this node has no identity yet: POST /v1/interconn/node/refresh first")
+		return Hello{}, nil, ptp.Errorf(ptp.BadRequest, "this node has no identity yet: POST /v1/interconn/node/refresh first")
 	}
-	return Hello{NodeID: id.NodeID, InstID: id.InstID, InstName: id.InstName, RootCrt: string(id.Root.CertPEM),
-		Address: n.cfg.Advertise, Target: target}, nil
+	root, der, err := canonicalRoot(string(id.Root.CertPEM))
+	if err != nil {
+		return Hello{}, nil, ptp.Errorf(ptp.SystemError, "this node's root: %v", err)
+	}
+	return Hello{NodeID: id.NodeID, InstID: id.InstID, InstName: id.InstName, RootCrt: root,
+		Address: n.cfg.Advertise, Target: target}, der, nil
 }
 
 // Weave runs the handshake with the partner at node id's route address.
 func (n *Network) Weave(ctx context.Context, id string) (Route, error) {
+	e, err := n.weavable(id)
+	if err != nil {
+		return Route{}, err
+	}
+	me, myDER, err := n.hello(id)
+	if err != nil {
+		return Route{}, err
+	}
+	nonce := newNonce()
+	me.Commit = hex.EncodeToString(Commitment(me.NodeID, myDER, nonce))
+	hc, err := n.handshakeClient(e)
+	if err != nil {
+		return Route{}, err
+	}
+	defer hc.close()
+	var reply Hello
+	certs, err := hc.post(ctx, "/v1/interconn/net/hello", me, &reply)
+	if err != nil {
+		return Route{}, err
+	}
+	peer, err := n.checkReply(e, reply, certs)
+	if err != nil {
+		return Route{}, err
+	}
+	hc.trust(peer.root)
+	if _, err := hc.post(ctx, "/v1/interconn/net/reveal", Reveal{NodeID: me.NodeID, Target: id, Nonce: hex.EncodeToString(nonce)}, nil); err != nil {
+		return Route{}, err
+	}
+	code := AuthCode(me.NodeID, id, myDER, peer.der, nonce, peer.nonce)
+	saved, err := n.routes.update(ctx, id, func(cur *Route) (Route, error) { return woven(cur, id, reply, peer.root, code) })
+	if err != nil {
+		return Route{}, err
+	}
+	n.outbox.kick()
+	return saved.view(), nil
+}
+
+// weavable returns the route to id if our operator may weave it now.
+func (n *Network) weavable(id string) (*entry, error) {
 	e, ok := n.routes.get(id)
-	if !ok {
-		return Route{}, ptp.Errorf(ptp.NotFound, "no route to node %s: add it with net/refresh first", id)
+	switch {
+	case !ok:
+		return nil, ptp.Errorf(ptp.NotFound, "no route to node %s: add it with net/refresh first", id)
+	case e.Disabled:
+		return nil, ptp.Errorf(ptp.PeerDisabled, "partner %s is disabled", id)
+	case e.Address == "":
+		return nil, ptp.Errorf(ptp.BadAddress, "route to node %s has no address", id)
 	}
-	if e.Disabled {
-		return Route{}, ptp.Errorf(ptp.PeerDisabled, "partner %s is disabled", id)
+	return e, nil
+}
+
+// woven is route cur after our operator's handshake with id: a pending
+// route awaiting both confirmations, whatever candidate it held before.
+func woven(cur *Route, id string, reply Hello, root, code string) (Route, error) {
+	if cur == nil {
+		return Route{}, ptp.Errorf(ptp.NotFound, "the route to node %s was removed during the handshake", id)
 	}
-	if e.Address == "" {
-		return Route{}, ptp.Errorf(ptp.BadAddress, "route to node %s has no address", id)
-	}
-	me, err := n.hello(id)
-	if err != nil {
-		return Route{}, err
-	}
-	reply, peerCerts, err := n.sendHello(ctx, e, me)
-	if err != nil {
-		return Route{}, err
-	}
-	if reply.NodeID != id {
-		return Route{}, ptp.Errorf(ptp.BadAddress, "%s answers as node %q, not %s", e.Address, reply.NodeID, id)
-	}
-	if _, err := parseRoot(reply.RootCrt); err != nil {
-		return Route{}, ptp.Errorf(ptp.CertificateError, "partner %s sent a bad root: %v", id, err)
-	}
-	if e.GuestRoot != "" && e.GuestRoot != reply.RootCrt && e.State == Woven {
+	r := *cur
+	if r.State == Woven && r.GuestRoot != root {
 		return Route{}, ptp.Errorf(ptp.CertificateError, "partner %s now shows a root other than the one woven: remove the route to weave anew", id)
 	}
-	if peerCerts != nil {
-		if err := verifyChain(newEntry(Route{NodeID: id, GuestRoot: reply.RootCrt}, 0), peerCerts, x509.ExtKeyUsageServerAuth); err != nil {
-			return Route{}, err
-		}
+	if r.InstID != "" && reply.InstID != "" && r.InstID != reply.InstID {
+		return Route{}, ptp.Errorf(ptp.NotPermitted, "node %s answers as institution %q but this route names %q", id, reply.InstID, r.InstID)
 	}
-	r := e.Route
-	r.GuestRoot, r.Code = reply.RootCrt, authCode(me.RootCrt, reply.RootCrt)
-	set(&r.InstID, reply.InstID)
-	set(&r.InstName, reply.InstName)
-	r.State, r.Awaiting = Pending, AwaitingPartner
-	if reply.State == Woven {
-		r.State, r.Awaiting = Woven, ""
-	}
-	return n.save(ctx, r)
-}
-
-// sendHello posts me to the partner and returns its answer and, over TLS,
-// the certificates it served.
-func (n *Network) sendHello(ctx context.Context, e *entry, me Hello) (Hello, []*x509.Certificate, error) {
-	a, err := ParseAddress(e.Address)
-	if err != nil {
-		return Hello{}, nil, err
-	}
-	scheme := "http"
-	tr := &http.Transport{ForceAttemptHTTP2: false, DialContext: newFailover(a.Hosts).dial}
-	if a.TLS {
-		scheme = "https"
-		// The partner's root is what the handshake is for: its serving
-		// certificate is checked against the root it sends, below.
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12,
-			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return n.certificate() }}
-	}
-	defer tr.CloseIdleConnections()
-	body, _ := json.Marshal(me)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+a.Host+"/v1/interconn/net/hello", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return Hello{}, nil, ptp.Errorf(ptp.NetworkUnreachable, "handshake with %s at %s: %v", e.NodeID, e.Address, err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Code    ptp.Code `json:"code"`
-		Message string   `json:"message"`
-		Content Hello    `json:"content"`
-	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err := json.Unmarshal(data, &out); err != nil {
-		return Hello{}, nil, ptp.Errorf(ptp.Incompatible, "handshake with %s: reply %d is not a Mesh handshake: %.200q", e.NodeID, resp.StatusCode, data)
-	}
-	if out.Code != ptp.OK {
-		return Hello{}, nil, ptp.Errorf(out.Code, "partner %s refused the handshake: %s", e.NodeID, out.Message)
-	}
-	var certs []*x509.Certificate
-	if resp.TLS != nil {
-		certs = resp.TLS.PeerCertificates
-	}
-	return out.Content, certs, nil
-}
-
-// Greet answers a partner's hello, arriving on connection c.
-func (n *Network) Greet(ctx context.Context, c *Conn, h Hello) (Hello, error) {
-	me, err := n.hello("")
-	if err != nil {
-		return Hello{}, err
-	}
-	if h.Target != "" && h.Target != me.NodeID {
-		return Hello{}, ptp.Errorf(ptp.BadAddress, "this is node %s, not %s", me.NodeID, h.Target)
-	}
-	if err := node.CheckID("node_id", h.NodeID); err != nil {
-		return Hello{}, err
-	}
-	if h.NodeID == me.NodeID {
-		return Hello{}, ptp.Errorf(ptp.BadRequest, "node %s is this node", h.NodeID)
-	}
-	if h.InstID != "" {
-		if err := node.CheckID("inst_id", h.InstID); err != nil {
-			return Hello{}, err
-		}
-	}
-	if _, err := parseRoot(h.RootCrt); err != nil {
-		return Hello{}, ptp.Errorf(ptp.CertificateError, "root_crt: %v", err)
-	}
-	if c.TLS {
-		// Over TLS the caller proves it holds a key its root certified.
-		if err := verifyChain(newEntry(Route{NodeID: h.NodeID, GuestRoot: h.RootCrt}, 0), c.certs, x509.ExtKeyUsageClientAuth); err != nil {
-			return Hello{}, err
-		}
-	}
-	r, err := n.greeted(h, c.TLS)
-	if err != nil {
-		return Hello{}, err
-	}
-	saved, err := n.save(ctx, r)
-	if err != nil {
-		return Hello{}, err
-	}
-	me.State, me.Code = saved.State, saved.Code
-	return me, nil
-}
-
-// greeted is the route after hello h; proven says the caller showed a
-// certificate from the root it sent.
-func (n *Network) greeted(h Hello, proven bool) (Route, error) {
-	e, ok := n.routes.get(h.NodeID)
-	code := authCode(string(n.ident.Current().Root.CertPEM), h.RootCrt)
-	if !ok {
-		pending := 0
-		for _, e := range n.routes.list() {
-			if e.State == Pending && e.Awaiting == AwaitingUs {
-				pending++
-			}
-		}
-		if pending >= maxPendingIn {
-			return Route{}, ptp.Errorf(ptp.NotPermitted, "too many handshakes await an operator here; try later")
-		}
-		return Route{NodeID: h.NodeID, InstID: h.InstID, InstName: h.InstName, Address: h.Address,
-			GuestRoot: h.RootCrt, State: Pending, Awaiting: AwaitingUs, Code: code}, nil
-	}
-	r := e.Route
-	switch {
-	case r.Disabled:
-		return Route{}, ptp.Errorf(ptp.PeerDisabled, "this node has disabled %s", h.NodeID)
-	case r.State == Woven && r.GuestRoot == h.RootCrt:
-		if r.Address == "" && proven {
-			r.Address = h.Address // learnt late: the partner now advertises one
-		}
-		return r, nil // woven already: say so
-	case r.State == Woven:
-		return Route{}, ptp.Errorf(ptp.CertificateError, "node %s is woven here with another root: the operator must remove the route first", h.NodeID)
-	case r.State == Pending && r.Awaiting == AwaitingPartner && r.GuestRoot == h.RootCrt:
-		r.State, r.Awaiting = Woven, "" // both operators asked: done
-		return r, nil
-	}
-	set(&r.InstID, h.InstID)
-	set(&r.InstName, h.InstName)
-	set(&r.Address, h.Address)
-	r.GuestRoot, r.State, r.Awaiting, r.Code = h.RootCrt, Pending, AwaitingUs, code
+	fill(&r.InstID, reply.InstID)
+	fill(&r.InstName, reply.InstName)
+	r.GuestRoot, r.Code, r.State = root, code, Pending
+	r.Acked, r.PartnerAcked, r.FromHello, r.PendingUntil, r.Handshake = false, false, false, time.Time{}, nil
+	r.Awaiting = r.awaiting()
 	return r, nil
+}
+
+// peerRoot is what a checked answer told of the partner.
+type peerRoot struct {
+	root  string // canonical PEM
+	der   []byte
+	nonce []byte
+}
+
+// checkReply checks the partner's answer to our hello and the certificates
+// it served against route e. Nothing in the answer is trusted but its root
+// (once the serving certificate proves it) and its nonce.
+func (n *Network) checkReply(e *entry, reply Hello, certs []*x509.Certificate) (peerRoot, error) {
+	id := e.NodeID
+	if reply.NodeID != id {
+		return peerRoot{}, ptp.Errorf(ptp.BadAddress, "%s answers as node %.130q, not %s", e.Address, reply.NodeID, id)
+	}
+	if err := checkInst(reply.InstID, reply.InstName); err != nil {
+		return peerRoot{}, err
+	}
+	if e.InstID != "" && reply.InstID != "" && reply.InstID != e.InstID {
+		return peerRoot{}, ptp.Errorf(ptp.NotPermitted, "node %s answers as institution %q but this route names %q: not woven", id, reply.InstID, e.InstID)
+	}
+	root, der, err := canonicalRoot(reply.RootCrt)
+	if err != nil {
+		return peerRoot{}, ptp.Errorf(ptp.CertificateError, "partner %s sent a bad root: %v", id, err)
+	}
+	if e.State == Woven && e.GuestRoot != root {
+		return peerRoot{}, ptp.Errorf(ptp.CertificateError, "partner %s now shows a root other than the one woven: remove the route to weave anew", id)
+	}
+	if err := verifyChain(newEntry(Route{NodeID: id, GuestRoot: root}, 0), certs, x509.ExtKeyUsageServerAuth); err != nil {
+		return peerRoot{}, err
+	}
+	nonce, err := decodeNonce("nonce", reply.Nonce)
+	if err != nil {
+		return peerRoot{}, ptp.Errorf(ptp.Incompatible, "partner %s answered the hello without a valid nonce (an older handshake?): %v", id, err)
+	}
+	return peerRoot{root: root, der: der, nonce: nonce}, nil
+}
+
+// refuse is the one answer to a handshake that an existing route, or its
+// absence, refuses: the same code and message whatever the reason, so that
+// a stranger learns nothing of this node's partners. The reason goes to the
+// node's log.
+func (n *Network) refuse(c *Conn, id, why string) error {
+	n.log.Warn("handshake refused", "node", id, "from", c.RemoteIP(), "why", why)
+	return ptp.Errorf(ptp.NotPermitted, "handshake refused: ask this node's operator")
 }
 
 // AckRequest is the body of POST /v1/interconn/net/ack.
 type AckRequest struct {
 	NodeID string `json:"node_id"`
-	InstID string `json:"inst_id"`
-	Code   string `json:"code,omitempty"` // when given, must match the handshake's code
+	InstID string `json:"inst_id,omitempty"`
+	Code   string `json:"code"` // the code the partner's operator read out
 }
 
-// Ack accepts a partner's pending handshake and tells the partner.
+// Ack records that our operator compared the handshake's code with the
+// partner's and found them equal, and tells the partner. The route is
+// woven once the partner's confirmation is here too.
 func (n *Network) Ack(ctx context.Context, req AckRequest) (Route, error) {
-	e, ok := n.routes.get(req.NodeID)
-	if !ok {
-		return Route{}, ptp.Errorf(ptp.NotFound, "no route to node %s", req.NodeID)
+	if req.Code == "" {
+		return Route{}, ptp.Errorf(ptp.CertificateError, "ack needs the code: compare the codes both nodes show out of band, then ack with the one the operator of %s reads out", req.NodeID)
 	}
-	r := e.Route
-	if r.State == Woven {
-		return e.view(), nil
-	}
-	if r.State != Pending || r.Awaiting != AwaitingUs {
-		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s has no handshake awaiting an ack here (state %s)", req.NodeID, r.State)
-	}
-	if req.InstID != "" && r.InstID != "" && req.InstID != r.InstID {
-		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s belongs to institution %q, not %q", req.NodeID, r.InstID, req.InstID)
-	}
-	if req.Code != "" && req.Code != r.Code {
-		return Route{}, ptp.Errorf(ptp.CertificateError, "authorisation code %q does not match the handshake's: do not ack", req.Code)
-	}
-	set(&r.InstID, req.InstID)
-	r.State, r.Awaiting = Woven, ""
-	saved, err := n.save(ctx, r)
+	_, err := n.routes.update(ctx, req.NodeID, func(cur *Route) (Route, error) { return n.acked(cur, req) })
 	if err != nil {
 		return Route{}, err
 	}
+	n.outbox.kick()
 	if err := n.confirm(ctx, req.NodeID); err != nil {
-		n.log.Warn("partner not told of the ack; it learns on its next weave", "node", req.NodeID, "err", err)
+		n.log.Warn("partner not told of the ack; ack again once it is reachable", "node", req.NodeID, "err", err)
 	}
-	return saved, nil
+	return n.Get(req.NodeID)
 }
 
-// confirm tells the partner, over mTLS, that its handshake was acked.
+// acked is route cur after our operator's ack req.
+func (n *Network) acked(cur *Route, req AckRequest) (Route, error) {
+	if cur == nil {
+		return Route{}, ptp.Errorf(ptp.NotFound, "no route to node %s", req.NodeID)
+	}
+	r := *cur
+	switch {
+	case r.lapsed(time.Now()):
+		return Route{}, ptp.Errorf(ptp.NetworkExpired, "the handshake with %s lapsed unacked: weave again", req.NodeID)
+	case r.State != Pending && r.State != Woven, r.Code == "":
+		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s has no handshake to ack here (state %s)", req.NodeID, r.State)
+	case !sameCode(req.Code, r.Code):
+		return Route{}, ptp.Errorf(ptp.CertificateError, "authorisation code %.40q does not match this handshake's: compare the codes out of band; do not ack (someone may sit between the nodes)", req.Code)
+	case req.InstID != "" && r.InstID != "" && req.InstID != r.InstID:
+		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s belongs to institution %q, not %q", req.NodeID, r.InstID, req.InstID)
+	}
+	set(&r.InstID, req.InstID)
+	if h, taken := n.routes.instHolder(r.InstID, r.NodeID); r.InstID != "" && taken {
+		return Route{}, ptp.Errorf(ptp.NotPermitted, "institution %q is already node %s's: one institution, one partner node (remove that route first)", r.InstID, h.NodeID)
+	}
+	r.Acked, r.FromHello = true, false
+	r.settle()
+	return r, nil
+}
+
+// settle makes a pending route woven once both sides have confirmed.
+func (r *Route) settle() {
+	if r.State == Pending && r.Acked && r.PartnerAcked {
+		r.State, r.PendingUntil = Woven, time.Time{}
+	}
+	r.Awaiting = r.awaiting()
+}
+
+// confirm tells the partner, over mTLS, that our operator acked the
+// handshake with its code.
 func (n *Network) confirm(ctx context.Context, id string) error {
 	e, ok := n.routes.get(id)
 	if !ok || e.Address == "" {
 		return fmt.Errorf("no address for %s", id)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	l, err := n.links.get(e)
+	hc, err := n.handshakeClient(e)
 	if err != nil {
 		return err
 	}
-	return l.postJSON(ctx, "/v1/interconn/net/confirm", map[string]string{"node_id": n.ident.NodeID()})
+	defer hc.close()
+	hc.trust(e.GuestRoot)
+	_, err = hc.post(ctx, "/v1/interconn/net/confirm", Confirmation{NodeID: n.ident.NodeID(), Code: e.Code}, nil)
+	return err
 }
 
 // Confirmed handles a partner's confirmation, arriving on connection c: the
-// partner acked our handshake.
-func (n *Network) Confirmed(ctx context.Context, c *Conn) error {
+// partner's operator acked our handshake with code cf.Code.
+func (n *Network) Confirmed(ctx context.Context, c *Conn, cf Confirmation) error {
 	if !c.HasCert() {
 		return ptp.Errorf(ptp.CertificateError, "a confirmation must come over mTLS")
 	}
@@ -312,14 +301,46 @@ func (n *Network) Confirmed(ctx context.Context, c *Conn) error {
 	if err := verifyChain(e, c.certs, x509.ExtKeyUsageClientAuth); err != nil {
 		return err
 	}
-	if e.State == Woven {
-		return nil
+	if cf.NodeID != "" && cf.NodeID != e.NodeID {
+		return ptp.Errorf(ptp.Unauthorized, "confirmation names node %.130q, not %s whose certificate was presented", cf.NodeID, e.NodeID)
 	}
-	if e.State != Pending || e.Awaiting != AwaitingPartner {
-		return ptp.Errorf(ptp.NotPermitted, "this node has not asked to weave with %s", e.NodeID)
+	echo := false
+	_, err = n.routes.update(ctx, e.NodeID, func(cur *Route) (Route, error) {
+		r, changed, err := n.partnerAcked(cur, e, cf.Code)
+		echo = changed && r.Acked
+		return r, err
+	})
+	if err != nil {
+		return err
 	}
-	r := e.Route
-	r.State, r.Awaiting = Woven, ""
-	_, err = n.save(ctx, r)
-	return err
+	n.outbox.kick()
+	if echo {
+		// We acked before the partner could hear of it: say so again.
+		if err := n.confirm(ctx, e.NodeID); err != nil {
+			n.log.Warn("partner not told of our earlier ack; ack again", "node", e.NodeID, "err", err)
+		}
+	}
+	return nil
+}
+
+// partnerAcked is route cur after the partner's confirmation with code;
+// changed says whether it was news. e is the route the caller's
+// certificate was checked against: the route must still hold that root.
+func (n *Network) partnerAcked(cur *Route, e *entry, code string) (Route, bool, error) {
+	switch {
+	case cur == nil || cur.GuestRoot != e.GuestRoot:
+		return Route{}, false, ptp.Errorf(ptp.NotPermitted, "the route to %s changed: weave again", e.NodeID)
+	case cur.State != Pending && cur.State != Woven, cur.Code == "", cur.lapsed(time.Now()):
+		return Route{}, false, ptp.Errorf(ptp.NotPermitted, "this node has no handshake with %s awaiting a confirmation", e.NodeID)
+	case !sameCode(code, cur.Code):
+		n.log.Warn("partner confirmed another code: the handshake was tampered with", "node", e.NodeID)
+		return Route{}, false, ptp.Errorf(ptp.CertificateError, "the code you confirmed is not the one this node shows: the operators must compare codes out of band; remove the route and weave again")
+	}
+	r := *cur
+	if r.PartnerAcked {
+		return r, false, nil
+	}
+	r.PartnerAcked = true
+	r.settle()
+	return r, true, nil
 }
