@@ -33,6 +33,8 @@ type Config struct {
 	Home            string        // state directory (MESH_HOME); default ~/.mesh
 	Listen          string        // the one port for gRPC and HTTP; default :7304
 	AdminToken      string        // bearer token for control calls from non-loopback callers
+	ContainerNets   []string      // networks containers are admitted from (CIDRs); default loopback; "none" for none
+	ContainerToken  string        // bearer token that admits a container from anywhere
 	Hosts           []string      // extra names and addresses for the serving certificate
 	MaxMessage      int64         // largest request (gRPC message or HTTP body); default 128 MiB
 	MaxBytes        int64         // all queues together; default 8 GiB
@@ -44,6 +46,7 @@ type Config struct {
 	MaxPopWait      time.Duration // longest pop wait accepted; default 30m
 	Advertise       string        // the address partners reach this node at, told them when weaving
 	ForwardRetry    time.Duration // how long a push retries an unreachable partner before 607; default 30s
+	WeaveTTL        time.Duration // a partner's handshake nobody acks lapses after it; default 1h
 	NATSListen      string        // optional NATS client port of the embedded server
 	NATSURL         string        // external NATS cluster (comma-separated URLs); empty embeds a server
 	NATSCreds       string        // credentials file for NATSURL
@@ -58,6 +61,14 @@ type Config struct {
 	SyncAlways      bool          // fsync every stored message
 	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
 	Logger          *slog.Logger
+
+	// resource bounds (defaults in bounds.go)
+	MaxConns       int           // connections open at once on the port; default the open-file limit less a reserve, at most 32,768
+	MaxStreams     uint32        // concurrent streams on one HTTP/2 or gRPC connection; default 256
+	MaxPopsPerConn int           // pops waiting at once on one connection; default 64
+	MaxPops        int           // pops waiting at once on the node; default 10,000
+	BodyGrace      time.Duration // time a request body has before BodyMinRate counts; default 20s
+	BodyMinRate    int64         // bytes per second a request body must average after BodyGrace; default 64 KiB/s
 }
 
 // Validate fills defaults and checks the configuration.
@@ -74,6 +85,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if len(c.ContainerNets) == 0 {
+		c.ContainerNets = api.DefaultContainerNets
+	}
+	if _, err := api.ParseNets(c.ContainerNets); err != nil {
+		return err
 	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = 128 << 20
@@ -95,7 +112,7 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return nil
+	return c.boundDefaults()
 }
 
 // Host is a running node.
@@ -181,7 +198,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err := h.opening(ctx, "partner routes", func(ctx context.Context) error {
 		var err error
 		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
-			RetryFor: cfg.ForwardRetry, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Replicas: r,
+			RetryFor: cfg.ForwardRetry, PendingTTL: cfg.WeaveTTL, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Replicas: r,
 			Lease: h.nats.Lease("outbox"), Logger: cfg.Logger})
 		return err
 	}); err != nil {
@@ -228,12 +245,15 @@ func (h *Host) advertise() string {
 func (h *Host) build() {
 	drainCtx, drain := context.WithCancel(context.Background())
 	h.drain = drain
+	nets, _ := api.ParseNets(h.cfg.ContainerNets) // checked by Validate
 	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Limits{
-		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage}, drainCtx)
+		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage,
+		Pops: api.NewPopLimiter(h.cfg.MaxPopsPerConn, h.cfg.MaxPops)},
+		api.Admission{Nets: nets, Token: h.cfg.ContainerToken}, drainCtx)
 	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
 	h.grpc = grpc.NewServer(
 		grpc.Creds(network.ServerCreds()),
-		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
+		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit), grpc.MaxConcurrentStreams(h.cfg.MaxStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 	)
@@ -245,8 +265,10 @@ func (h *Host) build() {
 	protocols.SetUnencryptedHTTP2(true)
 	h.http = &http.Server{Handler: handler, Protocols: protocols,
 		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute,
-		ConnContext: api.ConnContext}
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: int(h.cfg.MaxStreams)},
+		ConnContext: api.BodyRate{Grace: h.cfg.BodyGrace, MinRate: h.cfg.BodyMinRate}.ConnContext}
 	h.mux = portmux.New(h.ln)
+	h.mux.MaxConns, h.mux.Logger = h.cfg.MaxConns, h.log
 	h.mux.TLS = h.net.ServerTLS()
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -87,6 +88,39 @@ func TestPlaintextPartnerNeedsOptInOnBothSides(t *testing.T) {
 		}
 		if got, _, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop("t", 1000); string(got) != scheme {
 			t.Fatalf("pop: %q", got)
+		}
+	}
+}
+
+// TestPlaintextPartnerOnlyFromItsSources: on a route that allows plaintext,
+// a caller claiming to be the partner is taken for it only from the
+// partner's own addresses (its route's IPs, or plaintext_from); a stranger
+// elsewhere who sends the partner's id is refused.
+func TestPlaintextPartnerOnlyFromItsSources(t *testing.T) {
+	_, b := pair(t, nil)
+	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": true}, ptp.OK)
+	claim := func(hc *http.Client) meshtest.Reply {
+		return postWith(t, hc, b.URL+"/v1/interconn/chan/invoke", map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push",
+			ptp.HeaderSessionID: "plain", ptp.HeaderTopic: "t", ptp.HeaderSourceNodeID: "node-a", "Content-Type": "application/octet-stream"}, "claimed")
+	}
+	// A's route address is 127.0.0.1:PORT: a claim from 127.0.0.2 is not A.
+	if r := claim(strangerHTTP(false)); r.Code != ptp.Unauthorized || !strings.Contains(r.Message, "plaintext_from") {
+		t.Fatalf("claim from another address: %s", r.Body)
+	}
+	if r := claim(http.DefaultClient); r.Code != ptp.OK {
+		t.Fatalf("claim from A's address: %s", r.Body)
+	}
+	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "plaintext_from": []string{"127.0.0.2/32"}}, ptp.OK)
+	if r := claim(strangerHTTP(false)); r.Code != ptp.OK {
+		t.Fatalf("claim from a listed source: %s", r.Body)
+	}
+	if r := claim(http.DefaultClient); r.Code != ptp.Unauthorized {
+		t.Fatalf("claim from an address no longer listed: %s", r.Body)
+	}
+	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "plaintext_from": []string{"not-a-net"}}, ptp.BadRequest)
+	for _, want := range []string{"claimed", "claimed"} {
+		if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop("t", 1000); string(got) != want {
+			t.Fatalf("pop: %q %s", got, code)
 		}
 	}
 }

@@ -20,7 +20,8 @@ func chanCmd() *cobra.Command {
 		Use:   "chan",
 		Short: "Push, pop, peek and release messages on a running node",
 	}
-	cmd.PersistentFlags().StringVar(&c.addr, "addr", nodeAddr(), addrUsage)
+	c.endpoint = endpointFlags(cmd.PersistentFlags())
+	c.token = secretFlags(cmd.PersistentFlags(), "container-token", "MESH_CONTAINER_TOKEN", "container token, for a node that does not admit this machine's network")
 	cmd.PersistentFlags().StringVar(&c.session, "session", "", "session id (required)")
 	_ = cmd.MarkPersistentFlagRequired("session")
 
@@ -88,18 +89,36 @@ func pushData(cmd *cobra.Command, args []string, file string) ([]byte, error) {
 // to keep the reply headers client.HTTP does not return: the node's own
 // message and, on a push to a partner, the delivery outcome.
 type chanCall struct {
-	addr, session, target string
-	reply                 http.Header
+	*endpoint
+	token           *secret
+	session, target string
+	reply           http.Header
 }
 
 func (c *chanCall) client() *client.HTTP {
-	return &client.HTTP{URL: "http://" + c.addr, Session: c.session, Target: c.target, Raw: true,
+	return &client.HTTP{URL: c.url(""), Session: c.session, Target: c.target, Raw: true,
 		Client: &http.Client{Transport: c}}
 }
 
-// RoundTrip sends req and keeps the reply's headers.
+// RoundTrip sends req with the container token, if any, and keeps the
+// reply's headers.
 func (c *chanCall) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	tr, err := c.transport()
+	if err != nil {
+		return nil, err
+	}
+	token, err := c.token.value()
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		if err := c.checkToken("container token"); err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := tr.RoundTrip(req)
 	if err == nil {
 		c.reply = resp.Header
 	}

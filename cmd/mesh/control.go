@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -40,15 +39,17 @@ func (e replyError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Mess
 // node`): it sends the admin token when there is one and prints replies as
 // a table or as JSON.
 type control struct {
-	addr, token, output string
+	*endpoint
+	token  *secret
+	output string
 }
 
-// controlFlags adds --addr, --token and --output to cmd and its subcommands.
+// controlFlags adds --addr, --ca, --token-file and --output to cmd and its
+// subcommands.
 func controlFlags(cmd *cobra.Command) *control {
-	c := &control{}
 	f := cmd.PersistentFlags()
-	f.StringVar(&c.addr, "addr", nodeAddr(), addrUsage)
-	f.StringVar(&c.token, "token", "", "admin bearer token (env MESH_ADMIN_TOKEN); loopback callers need none")
+	c := &control{endpoint: endpointFlags(f)}
+	c.token = secretFlags(f, "token", "MESH_ADMIN_TOKEN", "admin bearer token (loopback callers need none)")
 	f.StringVarP(&c.output, "output", "o", "table", "table or json")
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if c.output != "table" && c.output != "json" {
@@ -72,17 +73,28 @@ func (c *control) call(ctx context.Context, path string, body, out any) error {
 		}
 		method, rd = http.MethodPost, bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
 	if err != nil {
 		return fmt.Errorf("node address %q: %w", c.addr, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token := orWord(c.token, os.Getenv("MESH_ADMIN_TOKEN")); token != "" {
+	token, err := c.token.value()
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		if err := c.checkToken("admin token"); err != nil {
+			return err
+		}
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	tr, err := c.transport()
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return fmt.Errorf("node at %s: %w", c.addr, err)
 	}

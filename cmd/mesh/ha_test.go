@@ -197,7 +197,7 @@ func (r *replica) url() string { return "http://" + r.listen }
 
 // ready reports whether /healthz answers 200.
 func (r *replica) ready() bool {
-	ok, _, err := health(context.Background(), r.listen)
+	ok, _, err := health(context.Background(), &control{endpoint: &endpoint{addr: r.listen}})
 	return err == nil && ok
 }
 
@@ -392,6 +392,9 @@ func haSuite(t *testing.T, external bool) {
 		}
 		if _, err := cli(t, b, "", "net", "ack", "node-a", "--code", woven.Code); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := cli(t, r1.listen, "", "net", "ack", "node-b", "--code", routeTo(t, b, "node-a").Code); err != nil {
+			t.Fatal(err) // both operators ack (issue 11)
 		}
 		meshtest.WaitFor(t, 30*time.Second, "r3 to see node-b woven", func() bool {
 			return routeTo(t, r3.listen, "node-b").State == network.Woven

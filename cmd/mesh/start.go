@@ -8,19 +8,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ppcmesh/mesh/host"
+	"github.com/ppcmesh/mesh/host/api"
 )
 
 func startCmd() *cobra.Command {
 	var cfg host.Config
+	var admin, container, clusterTok *secret
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node on this machine (embedded NATS; nothing else to install)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// The token is read here, not as the flag's default, so that
-			// --help never prints it.
-			cfg.AdminToken = orWord(cfg.AdminToken, os.Getenv("MESH_ADMIN_TOKEN"))
-			cfg.ClusterToken = orWord(cfg.ClusterToken, os.Getenv("MESH_CLUSTER_TOKEN"))
+			var err error
+			for _, s := range []struct {
+				dst *string
+				src *secret
+			}{{&cfg.AdminToken, admin}, {&cfg.ContainerToken, container}, {&cfg.ClusterToken, clusterTok}} {
+				if *s.dst, err = s.src.value(); err != nil {
+					return err
+				}
+			}
 			h, err := host.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -31,7 +38,10 @@ func startCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Home, "home", os.Getenv("MESH_HOME"), "state directory (env MESH_HOME; default ~/.mesh)")
 	f.StringVar(&cfg.Listen, "listen", envOr("MESH_LISTEN", ":7304"), "address of the one gRPC+HTTP port (env MESH_LISTEN)")
-	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token that lets non-loopback callers use control endpoints (env MESH_ADMIN_TOKEN)")
+	admin = secretFlags(f, "admin-token", "MESH_ADMIN_TOKEN", "bearer token that lets non-loopback callers use control endpoints")
+	f.StringSliceVar(&cfg.ContainerNets, "container-nets", splitList(envOr("MESH_CONTAINER_NETS", strings.Join(api.DefaultContainerNets, ","))),
+		`networks containers are admitted from without the container token, CIDRs (env MESH_CONTAINER_NETS; "none" for none)`)
+	container = secretFlags(f, "container-token", "MESH_CONTAINER_TOKEN", "bearer token that admits a container from any network")
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the serving certificate (repeatable)")
 	f.Int64Var(&cfg.MaxMessage, "max-message", 128<<20, "largest request body or gRPC message, bytes")
 	f.Int64Var(&cfg.MaxBytes, "max-bytes", 8<<30, "bytes all queues may hold together")
@@ -42,6 +52,7 @@ func startCmd() *cobra.Command {
 	f.DurationVar(&cfg.DefaultPopWait, "pop-wait", 120*time.Second, "pop wait when the caller gives none")
 	f.DurationVar(&cfg.MaxPopWait, "max-pop-wait", 30*time.Minute, "longest pop wait accepted")
 	f.StringVar(&cfg.Advertise, "advertise", os.Getenv("MESH_ADVERTISE"), "address partners reach this node at, told them when weaving (env MESH_ADVERTISE; default the --listen address when it names a host)")
+	f.DurationVar(&cfg.WeaveTTL, "weave-ttl", time.Hour, "a partner's handshake that nobody acks lapses after this")
 	f.DurationVar(&cfg.ForwardRetry, "forward-retry", 30*time.Second, "how long a push to a partner retries an unreachable partner before E0000000607")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "open a NATS client port on the embedded server (e.g. 127.0.0.1:4222)")
 	f.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every stored message (survives power loss; slower)")
@@ -52,9 +63,19 @@ func startCmd() *cobra.Command {
 	f.StringVar(&cfg.ClusterListen, "cluster-listen", os.Getenv("MESH_CLUSTER_LISTEN"), "route address of the embedded NATS, to cluster with the node's other replicas (env MESH_CLUSTER_LISTEN)")
 	f.StringSliceVar(&cfg.ClusterPeers, "cluster-peers", splitList(os.Getenv("MESH_CLUSTER_PEERS")), "route addresses of all the replicas, host:port,… (env MESH_CLUSTER_PEERS)")
 	f.StringVar(&cfg.ClusterName, "cluster-name", "mesh", "name of the replicas' NATS cluster")
-	f.StringVar(&cfg.ClusterToken, "cluster-token", "", "secret the replicas' routes share; required unless they listen on loopback (env MESH_CLUSTER_TOKEN)")
+	clusterTok = secretFlags(f, "cluster-token", "MESH_CLUSTER_TOKEN", "secret the replicas' routes share; required unless they listen on loopback")
 	f.DurationVar(&cfg.ClusterWait, "cluster-wait", 2*time.Minute, "how long start waits for enough replicas to form the cluster")
 	f.IntVar(&cfg.Replicas, "replicas", 0, "servers keeping each queue and bucket (0: 3 when the cluster has three or more, else 1)")
+	// resource bounds; their defaults are host's
+	f.IntVar(&cfg.MaxConns, "max-conns", 0,
+		"connections open at once on the port, idle ones included; past it new ones are closed at once (0: the open-file limit less 1,024 kept for the store and partners, at most 32,768)")
+	f.Uint32Var(&cfg.MaxStreams, "max-streams", host.DefaultMaxStreams, "concurrent streams (calls) on one gRPC or HTTP/2 connection")
+	f.IntVar(&cfg.MaxPopsPerConn, "max-pops-per-conn", host.DefaultMaxPopsPerConn,
+		"pops waiting at once on one connection, below --max-streams; past it a pop answers E0000000700")
+	f.IntVar(&cfg.MaxPops, "max-pops", host.DefaultMaxPops, "pops waiting at once on the node; past it a pop answers E0000000700")
+	f.DurationVar(&cfg.BodyGrace, "body-grace", host.DefaultBodyGrace, "time an HTTP request body has before --body-min-rate counts")
+	f.Int64Var(&cfg.BodyMinRate, "body-min-rate", host.DefaultBodyMinRate,
+		"bytes per second an HTTP request body must average after --body-grace; a slower one is cut off with E0000000601")
 	return cmd
 }
 

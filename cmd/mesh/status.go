@@ -25,7 +25,7 @@ func statusCmd() *cobra.Command {
 	c := controlFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st status
-		ready, reason, err := health(cmd.Context(), c.addr)
+		ready, reason, err := health(cmd.Context(), c)
 		if err != nil {
 			return err
 		}
@@ -78,16 +78,20 @@ func (s status) table(w io.Writer) {
 }
 
 // health reads /healthz: ready, or the reason it is not.
-func health(ctx context.Context, addr string) (bool, string, error) {
+func health(ctx context.Context, c *control) (bool, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/healthz"), nil)
 	if err != nil {
-		return false, "", fmt.Errorf("node address %q: %w", addr, err)
+		return false, "", fmt.Errorf("node address %q: %w", c.addr, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	tr, err := c.transport()
 	if err != nil {
-		return false, "", fmt.Errorf("node at %s: %w", addr, err)
+		return false, "", err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return false, "", fmt.Errorf("node at %s: %w", c.addr, err)
 	}
 	defer resp.Body.Close()
 	var h struct {
@@ -98,7 +102,7 @@ func health(ctx context.Context, addr string) (bool, string, error) {
 		} `json:"content"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
-		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", addr, resp.StatusCode, err)
+		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", c.addr, resp.StatusCode, err)
 	}
 	return resp.StatusCode == http.StatusOK && (h.Ready || h.Content.Ready), h.Reason, nil
 }

@@ -52,9 +52,9 @@ peers=10.77.0.1:6222,10.77.0.2:6222,10.77.0.3:6222
 token=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "== starting replicas r1 r2 r3"
 for i in 1 2 3; do
-  ip netns exec "$tag-r$i" "$MESH_BIN" start --home "$work/r$i" --listen 0.0.0.0:7304 --name "r$i" \
+  MESH_CLUSTER_TOKEN="$token" ip netns exec "$tag-r$i" "$MESH_BIN" start --home "$work/r$i" --listen 0.0.0.0:7304 --name "r$i" \
     --advertise 10.77.0.1:7304,10.77.0.2:7304,10.77.0.3:7304 \
-    --cluster-listen "10.77.0.$i:6222" --cluster-peers "$peers" --cluster-token "$token" \
+    --cluster-listen "10.77.0.$i:6222" --cluster-peers "$peers" \
     2>"$work/r$i.log" &
   pids+=($!)
 done

@@ -53,6 +53,7 @@ func applyHeaders(get headers, r *Request) error {
 	r.TargetNode = get(ptp.HeaderTargetNodeID)
 	r.TargetInst = get(ptp.HeaderTargetInstID)
 	r.Token = get(ptp.HeaderToken)
+	r.Bearer = bearer(get("authorization"))
 	r.Codec = get(ptp.HeaderCodec)
 	if t := get(ptp.HeaderTopic); t != "" {
 		r.Topic = t

@@ -72,21 +72,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.router.ServeHTTP(w, r)
 }
 
-// adminOnly lets through loopback callers, and others presenting the admin
-// bearer token; never a partner node (a caller with a client certificate).
+// adminOnly lets operators through (see operator).
 func (h *Handler) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if connOf(r.Context()).HasCert() {
-			writeReply(w, r, fail(ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")))
+		if err := h.operator(r); err != nil {
+			writeReply(w, r, fail(err))
 			return
 		}
-		if isLoopback(r.RemoteAddr) || h.hasToken(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		writeReply(w, r, fail(ptp.Errorf(ptp.Unauthorized,
-			"control endpoints answer loopback callers, or others with the admin bearer token")))
+		next.ServeHTTP(w, r)
 	})
+}
+
+// operator says whether r comes from an operator: a loopback caller, or one
+// presenting the admin bearer token; never a partner node (a caller with a
+// client certificate).
+func (h *Handler) operator(r *http.Request) error {
+	if connOf(r.Context()).HasCert() {
+		return ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")
+	}
+	if isLoopback(r.RemoteAddr) || h.hasToken(r) {
+		return nil
+	}
+	return ptp.Errorf(ptp.Unauthorized, "control endpoints answer loopback callers, or others with the admin bearer token")
 }
 
 func (h *Handler) hasToken(r *http.Request) bool {
@@ -111,8 +118,14 @@ func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
 	}{h.ident.Public(), h.net.Advertise()})
 }
 
-// stats answers 200 while the node serves; existing probes use it.
+// stats answers 200 while the node serves; existing probes use it. Only
+// operators see the figures: others (a kubelet's probe, a partner, a
+// stranger) learn no more than that the node serves.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	if h.operator(r) != nil {
+		writeJSON(w, ptp.OK, map[string]any{"serving": true})
+		return
+	}
 	s := h.queue.Stats()
 	out := map[string]any{
 		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,

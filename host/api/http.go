@@ -4,9 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -63,28 +63,27 @@ func (h *Handler) readChan(w http.ResponseWriter, r *http.Request, m ptp.Method)
 	return req, applyHeaders(r.Header.Get, &req)
 }
 
-// readBody reads the whole body, refusing more than max bytes with 413.
+// readBody reads the whole body, refusing more than max bytes with 413 and
+// a body arriving slower than the connection's BodyRate with 601. The
+// buffer grows as bytes arrive rather than as Content-Length claims, so a
+// sender pins no more memory than about twice what it has sent.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if r.ContentLength > max {
 		return nil, ptp.Errorf(ptp.TooLarge, "body of %d bytes exceeds the limit of %d bytes", r.ContentLength, max)
 	}
-	body := http.MaxBytesReader(w, r.Body, max)
-	var buf []byte
-	var err error
-	if r.ContentLength > 0 {
-		buf = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, buf)
-	} else {
-		buf, err = io.ReadAll(body)
-	}
+	br := bodyRateOf(r.Context()).reader(w)
+	defer br.done()
+	buf, err := br.readAll(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case err == nil:
+		return buf, nil
+	case errors.As(err, &mbe):
 		return nil, ptp.Errorf(ptp.TooLarge, "body exceeds the limit of %d bytes", max)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, br.tooSlow(len(buf), r.ContentLength)
 	}
-	if err != nil {
-		return nil, ptp.Errorf(ptp.BadRequest, "read body: %v", err)
-	}
-	return buf, nil
+	return nil, ptp.Errorf(ptp.BadRequest, "read body: %v", err)
 }
 
 func isRaw(contentType string) bool {
@@ -108,14 +107,15 @@ func wantsRaw(r *http.Request) bool {
 func writeReply(w http.ResponseWriter, r *http.Request, rep Reply) {
 	hdr := w.Header()
 	if wantsRaw(r) {
-		hdr.Set("Content-Type", octetStream)
-		hdr.Set(ptp.HeaderCode, string(rep.Code))
-		hdr.Set(ptp.HeaderMessage, headerSafe(rep.Message))
 		for k, v := range rep.Metadata {
 			if strings.HasPrefix(strings.ToLower(k), "x-") {
 				hdr.Set(k, headerSafe(v))
 			}
 		}
+		// Set last: the code and message are the node's, whatever metadata says.
+		hdr.Set("Content-Type", octetStream)
+		hdr.Set(ptp.HeaderCode, string(rep.Code))
+		hdr.Set(ptp.HeaderMessage, headerSafe(rep.Message))
 		w.WriteHeader(rep.Code.HTTP())
 		_, _ = w.Write(rep.Payload)
 		return

@@ -128,6 +128,8 @@ func (s *Service) route(ctx context.Context, conn *network.Conn, name string, re
 			return routed{}, false, err
 		}
 		req.TLSIdentity = partner
+	} else if err := s.admit.admit(conn, bearer(req.Headers["authorization"])); err != nil {
+		return routed{}, false, err // a caller without a certificate must be a container
 	}
 	if err := s.authorizeRoute(ctx, req); err != nil {
 		return routed{}, false, err

@@ -31,6 +31,7 @@ type Request struct {
 	MessageID  string            // optional id chosen by the sender
 	Source     string            // the source node the headers claim, if any
 	Token      string            // x-ptp-token, for auth policies
+	Bearer     string            // Authorization: Bearer, the container token
 	Codec      string            // x-mesh-codec: from a partner, the codec the payload is encoded with; from a container, the codec to forward with
 	Conn       *network.Conn     // the connection it came on; nil for in-process calls
 }
@@ -48,6 +49,7 @@ type Limits struct {
 	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
 	MaxPopWait     time.Duration // longest pop wait accepted; default 30m
 	MaxBody        int64         // largest answer read from a route's upstream; default 128 MiB
+	Pops           *PopLimiter   // bounds the pops waiting at once; nil: no bound
 }
 
 // Service answers container-API requests from the node's queues.
@@ -57,13 +59,15 @@ type Service struct {
 	ident   *node.Store
 	net     *network.Network
 	limits  Limits
+	admit   Admission
 	drain   context.Context // cancelled when the node stops: blocked pops return
 }
 
 // NewService returns a Service over q for the node described by ident,
-// forwarding to partners through net. Cancelling drain makes blocked pops
+// forwarding to partners through net; admit says which callers without a
+// partner certificate are containers. Cancelling drain makes blocked pops
 // return empty at once.
-func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, drain context.Context) *Service {
+func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission, drain context.Context) *Service {
 	if limits.DefaultPopWait <= 0 {
 		limits.DefaultPopWait = 120 * time.Second
 	}
@@ -73,7 +77,7 @@ func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins
 	if limits.MaxBody <= 0 {
 		limits.MaxBody = 128 << 20
 	}
-	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, drain: drain}
+	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit, drain: drain}
 }
 
 // Do carries out r: for a container, on this node's queues or by forwarding
@@ -82,7 +86,8 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	if err := checkRequest(r); err != nil {
 		return fail(err)
 	}
-	partner, err := s.net.Caller(r.Conn, r.Source)
+	r.Metadata = messageMetadata(r.Metadata) // reserved headers are the node's to set
+	partner, err := s.caller(r)
 	if err != nil {
 		return fail(err)
 	}
@@ -111,7 +116,8 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	k := queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}
 	switch r.Method {
 	case ptp.Push:
-		id, err := s.queue.Push(ctx, k, queue.Message{ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata})
+		md := s.provenance(r.Metadata, partner, id)
+		id, err := s.queue.Push(ctx, k, queue.Message{ID: r.MessageID, Payload: r.Payload, Metadata: md})
 		if err != nil {
 			return fail(err)
 		}
@@ -137,6 +143,10 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 	case r.Timeout > 0:
 		wait = time.Duration(r.Timeout) * time.Millisecond
 	}
+	if err := s.limits.Pops.Acquire(r.Conn); err != nil {
+		return fail(err)
+	}
+	defer s.limits.Pops.Release(r.Conn)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.drain, cancel)
@@ -146,6 +156,30 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 		err = nil // the node is stopping: answer as a timeout, nothing was taken
 	}
 	return found(m, err)
+}
+
+// provenance is a stored message's metadata: the sender's own, and who
+// sent it as the node knows it (a partner by its certificate, else this
+// node's container), which no sender's metadata can override.
+func (s *Service) provenance(md map[string]string, partner string, id node.Identity) map[string]string {
+	out := make(map[string]string, len(md)+3)
+	maps.Copy(out, md)
+	out[ptp.HeaderSourceNodeID], out[ptp.HeaderSourceInstID], out[ptp.HeaderSender] = id.NodeID, id.InstID, "container"
+	if partner != "" {
+		r, _ := s.net.Get(partner)
+		out[ptp.HeaderSourceNodeID], out[ptp.HeaderSourceInstID], out[ptp.HeaderSender] = partner, r.InstID, "partner"
+	}
+	return out
+}
+
+// caller names the partner r comes from, or "" for a container this node
+// admits; anyone else is refused.
+func (s *Service) caller(r Request) (string, error) {
+	partner, err := s.net.Caller(r.Conn, r.Source)
+	if err != nil || partner != "" {
+		return partner, err
+	}
+	return "", s.admit.admit(r.Conn, r.Bearer)
 }
 
 // forward delivers a push to the partner it targets.

@@ -128,7 +128,13 @@ func Post(tb testing.TB, url, path string, headers map[string]string, body any) 
 // send sends req and decodes the JSON reply.
 func send(tb testing.TB, req *http.Request) Reply {
 	tb.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return Do(tb, http.DefaultClient, req)
+}
+
+// Do sends req through hc and decodes the JSON reply.
+func Do(tb testing.TB, hc *http.Client, req *http.Request) Reply {
+	tb.Helper()
+	resp, err := hc.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}

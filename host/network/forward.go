@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/queue"
 )
 
 // Delivery is one message for a partner's queue.
@@ -52,6 +53,10 @@ func (n *Network) Forward(ctx context.Context, nodeID, instID string, d Delivery
 			nodeID, instID, n.ident.NodeID())
 	}
 	if err := e.usable(time.Now()); err != nil {
+		return Receipt{}, err
+	}
+	// What the partner could not store is refused here, not sent.
+	if err := queue.Check(queue.Key{Node: e.NodeID, Session: d.Session, Topic: d.Topic}, d.ID); err != nil {
 		return Receipt{}, err
 	}
 	if int64(len(d.Payload)) > n.cfg.MaxMessage {

@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -34,19 +35,36 @@ type Mux struct {
 	// SniffTimeout bounds how long a new connection may take to show what it
 	// is. Default 10s.
 	SniffTimeout time.Duration
-	// SettingsWait is how long an HTTP/2 client may stay silent after its
-	// SETTINGS before the mux sends the server's SETTINGS itself: some gRPC
-	// clients (grpc-java) wait for them before the first request. Default 100ms.
+	// SettingsWait is how long after its preface an HTTP/2 client may go
+	// without a request before the mux sends the server's SETTINGS itself:
+	// some gRPC clients (grpc-java) wait for them before the first request,
+	// and such a client is served as gRPC. Default 100ms.
 	SettingsWait time.Duration
 	// TLS, when set, terminates connections that open with a TLS handshake.
 	// Plaintext connections are still served.
 	TLS *tls.Config
+	// MaxSniff bounds the bytes kept of a connection's opening while it is
+	// sniffed; a connection that sends more before its first request is
+	// closed. Default DefaultMaxSniff.
+	MaxSniff int
+	// MaxConns bounds the connections open at once, idle and sniffing ones
+	// included; past it a new connection is closed as soon as it is
+	// accepted. Zero means no bound.
+	MaxConns int
+	// Logger, when set, hears of refused connections and accept errors, at
+	// most once per LogEvery each.
+	Logger *slog.Logger
+
+	guard
 }
 
 // New wraps ln. Call Serve to start accepting.
 func New(ln net.Listener) *Mux {
-	return &Mux{ln: ln, grpc: newListener(ln.Addr()), http: newListener(ln.Addr()),
-		SniffTimeout: 10 * time.Second, SettingsWait: 100 * time.Millisecond}
+	m := &Mux{ln: ln, grpc: newListener(ln.Addr()), http: newListener(ln.Addr()),
+		SniffTimeout: 10 * time.Second, SettingsWait: 100 * time.Millisecond, MaxSniff: DefaultMaxSniff}
+	m.done = make(chan struct{})
+	m.sniffed = make(map[net.Conn]struct{})
+	return m
 }
 
 // GRPC is the listener to give grpc.Server.Serve.
@@ -55,61 +73,64 @@ func (m *Mux) GRPC() net.Listener { return m.grpc }
 // HTTP is the listener to give http.Server.Serve.
 func (m *Mux) HTTP() net.Listener { return m.http }
 
-// Serve accepts connections until the listener is closed, then closes both
-// derived listeners.
+// Serve accepts connections until the mux or its listener is closed, then
+// closes the connections still being sniffed and both derived listeners,
+// and waits for the routing goroutines. Accept errors (out of file
+// descriptors, say) never stop it: it backs off, 5 ms doubling to 1 s, as
+// net/http does.
 func (m *Mux) Serve() error {
+	defer m.routes.Wait()
 	defer m.grpc.Close()
 	defer m.http.Close()
+	defer m.closeSniffing()
+	var delay time.Duration
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || m.closed() {
 				return nil
 			}
-			return err
+			delay = backoff(delay)
+			m.acceptFailed.note(m.Logger, "accept failed; backing off", "err", err.Error(), "retry_in", delay)
+			if !m.pause(delay) {
+				return nil
+			}
+			continue
 		}
-		go m.route(c)
+		delay = 0
+		if c = m.admit(c); c != nil {
+			m.routes.Add(1)
+			go m.route(c)
+		}
 	}
 }
 
 // Close stops accepting.
-func (m *Mux) Close() error { return m.ln.Close() }
+func (m *Mux) Close() error {
+	m.stop()
+	return m.ln.Close()
+}
 
 // tlsRecord is the first byte of a TLS handshake record.
 const tlsRecord = 0x16
 
+// route sniffs c and hands it to the server it is for.
 func (m *Mux) route(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
-	var first [1]byte
-	if _, err := io.ReadFull(c, first[:]); err != nil {
+	defer m.routes.Done()
+	if !m.sniffing(c, true) {
 		c.Close()
 		return
 	}
-	var tc *tls.Conn
-	if first[0] == tlsRecord && m.TLS != nil {
-		tc = tls.Server(&replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}, m.TLS)
-		if err := tc.Handshake(); err != nil {
-			c.Close()
-			return
-		}
-		c = tc
-		first[0] = 0
-	}
-	rec := &recorder{r: c}
-	if tc == nil {
-		rec.buf = append(rec.buf, first[0])
-	}
-	isGRPC, err := m.sniff(c, rec)
+	conn, isGRPC, err := m.open(c)
+	m.sniffing(c, false)
 	if err != nil {
+		if errors.Is(err, errSniffTooLarge) {
+			m.tooLarge.note(m.Logger, "connection closed: it sent too much before its first request",
+				"remote", c.RemoteAddr().String(), "limit_bytes", m.MaxSniff)
+		}
 		c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	conn := &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c), tls: tc}
 	target := m.http
 	if isGRPC {
 		target = m.grpc
@@ -117,6 +138,34 @@ func (m *Mux) route(c net.Conn) {
 	if !target.deliver(conn) {
 		c.Close()
 	}
+}
+
+// open terminates TLS if c opens with a handshake, sniffs the plaintext and
+// returns the connection to deliver, which replays what was read.
+func (m *Mux) open(c net.Conn) (net.Conn, bool, error) {
+	_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, false, err
+	}
+	var tc *tls.Conn
+	if first[0] == tlsRecord && m.TLS != nil {
+		tc = tls.Server(&replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}, m.TLS)
+		if err := tc.Handshake(); err != nil {
+			return nil, false, err
+		}
+		c = tc
+	}
+	rec := &recorder{r: c, max: m.MaxSniff}
+	if tc == nil {
+		rec.buf = append(rec.buf, first[0])
+	}
+	isGRPC, err := m.sniff(c, rec)
+	if err != nil {
+		return nil, false, err
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c), tls: tc}, isGRPC, nil
 }
 
 // sniff reads the connection's opening and says whether it is gRPC.
@@ -136,23 +185,12 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 			return false, err
 		}
 	}
-	fr := newSniffFramer(rec)
-	sentSettings := false
-	_ = c.SetReadDeadline(time.Now().Add(m.SettingsWait))
+	fr := m.newSniffFramer(rec)
+	settings := m.settingsAfter(c)
+	defer settings.stop()
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			var ne net.Error
-			if !sentSettings && errors.As(err, &ne) && ne.Timeout() {
-				// A silent client waits for our SETTINGS: only gRPC clients do.
-				sentSettings = true
-				if err := http2.NewFramer(c, nil).WriteSettings(); err != nil {
-					return false, err
-				}
-				_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
-				fr = newSniffFramer(rec) // a framer is done after a read error
-				continue
-			}
 			return false, err
 		}
 		if h, ok := f.(*http2.MetaHeadersFrame); ok {
@@ -162,26 +200,79 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 					ct = hf.Value
 				}
 			}
-			return strings.HasPrefix(ct, "application/grpc") || sentSettings, nil
+			// A client that waited for our SETTINGS: only gRPC clients do.
+			return strings.HasPrefix(ct, "application/grpc") || settings.stop(), nil
 		}
 	}
 }
 
-// newSniffFramer reads frames from r, decoding header blocks.
-func newSniffFramer(r io.Reader) *http2.Framer {
+// settingsTimer sends the server's SETTINGS to a client silent for
+// SettingsWait, without interrupting the sniff's reads: a read deadline
+// would cut a frame in half, and a framer cannot go on after it.
+type settingsTimer struct {
+	t       *time.Timer
+	written chan struct{} // closed once the timer's write is done
+	once    sync.Once
+	sent    bool
+}
+
+func (m *Mux) settingsAfter(c net.Conn) *settingsTimer {
+	s := &settingsTimer{written: make(chan struct{})}
+	s.t = time.AfterFunc(m.SettingsWait, func() {
+		defer close(s.written)
+		_ = c.SetWriteDeadline(time.Now().Add(m.SniffTimeout))
+		_ = http2.NewFramer(c, nil).WriteSettings()
+		_ = c.SetWriteDeadline(time.Time{})
+	})
+	return s
+}
+
+// stop stops the timer, or waits for its write to end, and reports whether
+// SETTINGS were sent. The connection is never handed on mid-write.
+func (s *settingsTimer) stop() bool {
+	s.once.Do(func() {
+		if !s.t.Stop() {
+			<-s.written
+			s.sent = true
+		}
+	})
+	return s.sent
+}
+
+// newSniffFramer reads frames from r, decoding header blocks. The server
+// has announced no SETTINGS yet, so a client may send frames of at most the
+// protocol's initial 16 KiB; the framer refuses larger ones before
+// allocating for them.
+func (m *Mux) newSniffFramer(r io.Reader) *http2.Framer {
 	fr := http2.NewFramer(nil, r)
+	fr.SetMaxReadFrameSize(initialMaxFrameSize)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.MaxHeaderListSize = 1 << 20
+	fr.MaxHeaderListSize = uint32(m.MaxSniff)
 	return fr
 }
 
-// recorder keeps every byte read through it, for replay.
+// initialMaxFrameSize is SETTINGS_MAX_FRAME_SIZE before any SETTINGS
+// (RFC 9113 §6.5.2).
+const initialMaxFrameSize = 16 << 10
+
+// recorder keeps every byte read through it, for replay, up to max bytes:
+// past them it fails with errSniffTooLarge.
 type recorder struct {
 	r   io.Reader
 	buf []byte
+	max int
 }
 
+var errSniffTooLarge = errors.New("connection sent more than the sniff limit before its first request")
+
 func (r *recorder) Read(p []byte) (int, error) {
+	room := r.max - len(r.buf)
+	if room <= 0 {
+		return 0, errSniffTooLarge
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
 	n, err := r.r.Read(p)
 	r.buf = append(r.buf, p[:n]...)
 	return n, err

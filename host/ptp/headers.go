@@ -26,6 +26,7 @@ const (
 	HeaderContentSize = "x-mesh-size"        // payload size in bytes
 	HeaderDelivery    = "x-mesh-delivery"    // on a forwarded push: "delivered", or "queued" in the outbox
 	HeaderCodec       = "x-mesh-codec"       // the codec plugin a payload is encoded with; on a container push, the codec to use ("none" for none)
+	HeaderSender      = "x-mesh-sender"      // on a popped message: "partner" or "container", as the node admitted its sender
 )
 
 // Version is the protocol version this node speaks.

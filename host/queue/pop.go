@@ -23,6 +23,9 @@ const pollFull = 100 * time.Millisecond
 // Pop removes and returns the head of queue k, waiting up to wait for one to
 // arrive. It returns nil, nil when none arrived in time.
 func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, error) {
+	if err := Check(k, ""); err != nil {
+		return nil, err
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	name := k.queue()
@@ -49,12 +52,18 @@ func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, e
 // Peek returns the head of queue k without removing it, or nil when the queue
 // is empty. It never waits.
 func (q *Queue) Peek(ctx context.Context, k Key) (*Message, error) {
+	if err := Check(k, ""); err != nil {
+		return nil, err
+	}
 	return q.take(ctx, k, false, "")
 }
 
 // Remove deletes message id if it is the head of queue k; a message gone
 // already is no error. The outbox removes what it has delivered with it.
 func (q *Queue) Remove(ctx context.Context, k Key, id string) error {
+	if err := Check(k, id); err != nil {
+		return err
+	}
 	_, err := q.take(ctx, k, true, id)
 	return err
 }
@@ -149,6 +158,9 @@ func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg
 // Release drops queue k when k.Topic is set; otherwise it drops every queue
 // of the session and refuses its pushes and pops for the grace period.
 func (q *Queue) Release(ctx context.Context, k Key) error {
+	if err := Check(k, ""); err != nil {
+		return err
+	}
 	if k.Topic != "" {
 		if err := q.purge(ctx, k.headSubject(), chunkPrefix+k.queue()+".>"); err != nil {
 			return err

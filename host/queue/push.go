@@ -30,6 +30,9 @@ const maxMetadata = 16 << 10
 // stored. A push with the id of a message stored within the last two minutes
 // is acknowledged without storing it twice.
 func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
+	if err := Check(k, m.ID); err != nil {
+		return "", err
+	}
 	if q.released.has(k.session()) {
 		return "", ptp.Errorf(ptp.SessionReleased, "session %q was released", k.Session)
 	}

@@ -180,6 +180,9 @@ func (q *Queue) Ready(ctx context.Context) error {
 // Keys lists the queues of node that hold messages, with how many each
 // holds.
 func (q *Queue) Keys(ctx context.Context, node string) (map[Key]uint64, error) {
+	if err := Check(Key{Node: node}, ""); err != nil {
+		return nil, err
+	}
 	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(headPrefix+token(node)+".>"))
 	if err != nil {
 		return nil, fmt.Errorf("list queues of %s: %w", node, err)
