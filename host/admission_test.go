@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"crypto/tls"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -178,13 +177,7 @@ func TestRouteHandlerPathsAdmitContainersOnly(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return meshtest.Fetch(t, hc, req)
 	}
 	if code, body := get(http.DefaultClient, n.URL+"/hello", ""); code != 200 || body != "internal" {
 		t.Fatalf("admitted container: %d %q", code, body)

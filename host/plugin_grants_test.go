@@ -69,13 +69,7 @@ func attempt(t *testing.T, n *meshtest.Node, path string, body []byte, kv ...str
 		method, rd = http.MethodPost, bytes.NewReader(body)
 	}
 	req, _ := http.NewRequest(method, n.URL+"/grants/"+path+"?"+q.Encode(), rd)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return meshtest.Fetch(t, nil, req)
 }
 
 // mustSay fails unless the guest's answer starts with want ("ok" or
@@ -339,13 +333,7 @@ func TestRouteHandlerAuthPolicy(t *testing.T) {
 		for i := 0; i+1 < len(headers); i += 2 {
 			req.Header.Set(headers[i], headers[i+1])
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return meshtest.Fetch(t, nil, req)
 	}
 	if s, b := get("/hello"); s != 200 || b != "hello" {
 		t.Fatalf("before any policy: %d %q", s, b)

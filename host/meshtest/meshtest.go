@@ -148,6 +148,22 @@ func Do(tb testing.TB, hc *http.Client, req *http.Request) Reply {
 	return r
 }
 
+// Fetch sends req through hc (nil: http.DefaultClient) and returns the
+// status and body, whatever they are.
+func Fetch(tb testing.TB, hc *http.Client, req *http.Request) (int, string) {
+	tb.Helper()
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // Session returns PTP headers for a session, plus extra pairs.
 func Session(id string, kv ...string) map[string]string {
 	h := map[string]string{ptp.HeaderSessionID: id}
