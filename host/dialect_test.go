@@ -38,13 +38,18 @@ func TestInvokeDialects(t *testing.T) {
 		{"kuscia package", "/org.ppc.grpc_ptp.PrivateTransferTransport/push", nil, func(tp string) []byte { return proto3(tp, "m") }},
 		{"https url, json payload", "https://any-host/v1/interconn/chan/push", nil, func(tp string) []byte { return jsonBody("payload", tp, "m") }},
 		{"bare http path, json content", "/v1/interconn/chan/push", nil, func(tp string) []byte { return jsonBody("content", tp, "m") }},
-		{"topic in header, raw payload", "/v1/interconn/chan/push", map[string]string{ptp.HeaderTopic: ""}, func(string) []byte { return []byte("m") }},
+		// Mesh's own raw deliveries name their form (x-mesh-form: raw): with
+		// x-ptp-topic alone an HTTP-form x-ptp-uri means a JSON payload.
+		{"topic in header, raw payload", "/v1/interconn/chan/push", map[string]string{ptp.HeaderTopic: "", ptp.HeaderForm: ptp.FormRaw}, func(string) []byte { return []byte("m") }},
 	}
 	for i, c := range cases {
 		topic := fmt.Sprintf("dialect-%d", i)
 		md := map[string]string{ptp.HeaderURI: c.uri, ptp.HeaderSessionID: "d"}
-		for k := range c.extra {
-			md[k] = topic
+		for k, v := range c.extra {
+			if v == "" {
+				v = topic
+			}
+			md[k] = v
 		}
 		for _, via := range []string{"grpc-invoke", "http-invoke", "grpc-headers"} {
 			t.Run(c.name+"/"+via, func(t *testing.T) {
@@ -109,7 +114,7 @@ func TestTransportStreamKeepsOrder(t *testing.T) {
 	go func() {
 		for i := range count {
 			_ = st.Send(&ptp.Inbound{Payload: fmt.Appendf(nil, "%d", i), Metadata: map[string]string{
-				ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderSessionID: "st", ptp.HeaderTopic: "t"}})
+				ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderSessionID: "st", ptp.HeaderTopic: "t", ptp.HeaderForm: ptp.FormRaw}})
 		}
 		_ = st.CloseSend()
 	}()

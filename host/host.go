@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,7 +42,7 @@ type Config struct {
 	ReleaseGrace    time.Duration // released sessions answer 608 this long; default 10m
 	FullWait        time.Duration // a push waits this long for room before 700; default 30s
 	DefaultPopWait  time.Duration // pop wait when none is given; default 120s
-	MaxPopWait      time.Duration // longest pop wait accepted; default 30m
+	MaxPopWait      time.Duration // longest pop wait; longer timeouts are clamped to it; default api.DefaultMaxPopWait (11h)
 	Advertise       string        // the address partners reach this node at, told them when weaving
 	ForwardRetry    time.Duration // how long a push retries an unreachable partner before 607; default 30s
 	WeaveTTL        time.Duration // a partner's handshake nobody acks lapses after it; default 1h
@@ -247,7 +246,7 @@ func (h *Host) build() {
 	h.drain = drain
 	nets, _ := api.ParseNets(h.cfg.ContainerNets) // checked by Validate
 	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Limits{
-		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage,
+		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage, Logger: h.log,
 		Pops: api.NewPopLimiter(h.cfg.MaxPopsPerConn, h.cfg.MaxPops)},
 		api.Admission{Nets: nets, Token: h.cfg.ContainerToken}, drainCtx)
 	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
@@ -263,7 +262,10 @@ func (h *Host) build() {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	h.http = &http.Server{Handler: handler, Protocols: protocols,
+	// One HTTP/2 connection may mix gRPC and HTTP (the older Mesh's proxy
+	// pools one per partner): the mux sends such connections here, and
+	// Mixed serves their gRPC requests through grpc.Server.ServeHTTP.
+	h.http = &http.Server{Handler: portmux.Mixed(h.grpc, handler), Protocols: protocols,
 		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute,
 		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: int(h.cfg.MaxStreams)},
 		ConnContext: api.BodyRate{Grace: h.cfg.BodyGrace, MinRate: h.cfg.BodyMinRate}.ConnContext}
@@ -280,6 +282,11 @@ func (h *Host) Stats() queue.Stats { return h.queue.Stats() }
 
 // NetworkStats returns the node's forwarding totals.
 func (h *Host) NetworkStats() network.Stats { return h.net.Stats() }
+
+// Routes counts the connections the node's port has served, by how: HTTP/1,
+// pure gRPC on grpc-go's native transport, or other HTTP/2 (gRPC and HTTP
+// routed per request).
+func (h *Host) Routes() portmux.Routes { return h.mux.Routes() }
 
 // ClusterStatus is how this replica sees the node's cluster.
 type ClusterStatus struct {
@@ -340,18 +347,17 @@ func (h *Host) shutdown() {
 	h.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = h.http.Shutdown(ctx) })
-	wg.Go(func() {
-		done := make(chan struct{})
-		go func() { h.grpc.GracefulStop(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			h.grpc.Stop()
-		}
-	})
-	wg.Wait()
+	// HTTP first: gRPC calls on mixed connections run as its handlers, and
+	// grpc's GracefulStop would cut them rather than let them finish.
+	_ = h.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { h.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.grpc.Stop()
+		<-done
+	}
 	h.Close()
 	h.log.Info("mesh node stopped")
 }

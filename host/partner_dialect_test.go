@@ -41,6 +41,9 @@ func TestPartnerDialects(t *testing.T) {
 			for k, v := range tc.md {
 				md[k] = v
 			}
+			if _, raw := tc.md[ptp.HeaderTopic]; raw { // Mesh marks its raw payloads (issue 12)
+				md[ptp.HeaderForm] = ptp.FormRaw
+			}
 			out, err := asA.Invoke(context.Background(), &ptp.Inbound{Metadata: md, Payload: tc.payload})
 			if err != nil || out.Code != string(ptp.OK) {
 				t.Fatalf("invoke: %v %s %s", err, out.GetCode(), out.GetMessage())
@@ -56,7 +59,7 @@ func TestPartnerDialects(t *testing.T) {
 	cert, _ := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true}}}
 	req, _ := http.NewRequest(http.MethodPost, "https://"+b.Addr+"/v1/interconn/chan/invoke", bytes.NewReader([]byte("over-https")))
-	for k, v := range map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderTopic: "t", ptp.HeaderSessionID: "dialect"} {
+	for k, v := range map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderTopic: "t", ptp.HeaderSessionID: "dialect", ptp.HeaderForm: ptp.FormRaw} {
 		req.Header.Set(k, v)
 	}
 	resp, err := hc.Do(req)
@@ -101,7 +104,8 @@ func TestPlaintextPartnerOnlyFromItsSources(t *testing.T) {
 	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": true}, ptp.OK)
 	claim := func(hc *http.Client) meshtest.Reply {
 		return postWith(t, hc, b.URL+"/v1/interconn/chan/invoke", map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push",
-			ptp.HeaderSessionID: "plain", ptp.HeaderTopic: "t", ptp.HeaderSourceNodeID: "node-a", "Content-Type": "application/octet-stream"}, "claimed")
+			ptp.HeaderSessionID: "plain", ptp.HeaderTopic: "t", ptp.HeaderSourceNodeID: "node-a", "Content-Type": "application/octet-stream",
+			ptp.HeaderForm: ptp.FormRaw}, "claimed")
 	}
 	// A's route address is 127.0.0.1:PORT: a claim from 127.0.0.2 is not A.
 	if r := claim(strangerHTTP(false)); r.Code != ptp.Unauthorized || !strings.Contains(r.Message, "plaintext_from") {

@@ -61,7 +61,8 @@ func dialAs(t *testing.T, b *meshtest.Node, root pki.KeyPair, nodeID string) ptp
 
 func invoke(t *testing.T, c ptp.PrivateTransferProtocolClient, uri, source string, payload []byte) *ptp.Outbound {
 	t.Helper()
-	md := map[string]string{ptp.HeaderURI: uri, ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t", ptp.HeaderTargetNodeID: "node-b"}
+	// A raw payload, marked as Mesh marks its own deliveries (issue 12).
+	md := map[string]string{ptp.HeaderURI: uri, ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t", ptp.HeaderTargetNodeID: "node-b", ptp.HeaderForm: ptp.FormRaw}
 	if source != "" {
 		md[ptp.HeaderSourceNodeID] = source
 	}
@@ -97,7 +98,7 @@ func TestSpoofedSourceIsRefused(t *testing.T) {
 	_, b, aRoot := partnerWithKnownRoot(t)
 	asA := dialAs(t, b, aRoot, "node-a")
 	for _, h := range []string{ptp.HeaderSourceNodeID, ptp.HeaderFromNodeID} {
-		md := map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t", h: "node-c"}
+		md := map[string]string{ptp.HeaderURI: "/v1/interconn/chan/push", ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t", ptp.HeaderForm: ptp.FormRaw, h: "node-c"}
 		out, err := asA.Invoke(context.Background(), &ptp.Inbound{Metadata: md, Payload: []byte("x")})
 		if err != nil || out.Code != string(ptp.Unauthorized) {
 			t.Errorf("%s spoofed: %v %s %s", h, err, out.GetCode(), out.GetMessage())

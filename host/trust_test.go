@@ -24,7 +24,7 @@ func TestPartnerCannotRelay(t *testing.T) {
 	md := map[string]string{ptp.HeaderURI: "/org.ppc.ptp.PrivateTransferTransport/push", ptp.HeaderSessionID: "s",
 		ptp.HeaderTopic: "t", ptp.HeaderTargetNodeID: "node-c"}
 	for _, target := range []map[string]string{{ptp.HeaderTargetNodeID: "node-c"}, {ptp.HeaderTargetInstID: "inst-c"}} {
-		m := map[string]string{ptp.HeaderURI: md[ptp.HeaderURI], ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t"}
+		m := map[string]string{ptp.HeaderURI: md[ptp.HeaderURI], ptp.HeaderSessionID: "s", ptp.HeaderTopic: "t", ptp.HeaderForm: ptp.FormRaw}
 		for k, v := range target {
 			m[k] = v
 		}

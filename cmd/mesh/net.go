@@ -45,7 +45,7 @@ func netAddCmd(c *control) *cobra.Command {
 	var (
 		req                network.RouteRequest
 		root, crt, expires string
-		codec              string
+		codec, dialect     string
 		plaintext, outbox  bool
 		plaintextFrom      []string
 	)
@@ -55,7 +55,10 @@ func netAddCmd(c *control) *cobra.Command {
 		Long: `add records where a partner node is. ADDR is host:port (mTLS over gRPC), or
 grpcs://, https:// (mTLS), or grpc://, h2c://, http:// (plaintext, needs --allow-plaintext).
 With --root (the partner's root CA) or --crt (its exact certificate) the route is woven at once,
-for partners that do not run the handshake; otherwise run mesh net weave next.`,
+for partners that do not run the handshake; otherwise run mesh net weave next.
+--dialect legacy (the older Go Mesh) or kuscia sends in that peer's form; such
+partners cannot weave: confirm them with mesh net ack NODE_ID --trust plaintext
+(a plaintext route) or --root FILE.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.NodeID = args[0]
@@ -71,6 +74,9 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 			}
 			if f.Changed("codec") {
 				req.Codec = &codec
+			}
+			if f.Changed("dialect") {
+				req.Dialect = &dialect
 			}
 			if err := readRouteFlags(&req, root, crt, expires); err != nil {
 				return err
@@ -89,6 +95,7 @@ for partners that do not run the handshake; otherwise run mesh net weave next.`,
 	f.BoolVar(&outbox, "outbox", false, "park pushes durably while the partner is unreachable and retry them")
 	f.StringVar(&expires, "expires", "", "the route stops carrying traffic after this RFC 3339 time")
 	f.StringVar(&codec, "codec", "", `codec plugin that encodes payloads to the partner ("" for none); the partner needs it installed too`)
+	f.StringVar(&dialect, "dialect", "", "how the partner speaks PTP: mesh (the default), legacy (the older Go Mesh) or kuscia")
 	return cmd
 }
 
@@ -165,17 +172,27 @@ func orWord(s, word string) string {
 }
 
 func netAckCmd(c *control) *cobra.Command {
-	var req network.AckRequest
+	var (
+		req  network.AckRequest
+		root string
+	)
 	cmd := &cobra.Command{
-		Use:   "ack NODE_ID --code CODE [--inst INST]",
+		Use:   "ack NODE_ID (--code CODE | --trust plaintext | --root FILE) [--inst INST]",
 		Short: "Confirm a handshake with the code the partner's operator read out",
 		Long: `ack confirms the handshake with a partner: CODE is the authorisation code the
 partner's operator reads out to you. It is refused if it differs from the code
 this node shows; the route is woven once both operators have acked. Acking
-again re-sends the confirmation to the partner.`,
+again re-sends the confirmation to the partner.
+
+A legacy or kuscia partner cannot weave: --trust plaintext confirms its
+plaintext route (it is then known only by the source addresses it calls from),
+--root FILE gives its root CA (mTLS both ways).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.NodeID = args[0]
+			if err := readAckFlags(&req, root); err != nil {
+				return err
+			}
 			var r network.Route
 			if err := c.call(cmd.Context(), "/v1/interconn/net/ack", req, &r); err != nil {
 				return err
@@ -183,10 +200,28 @@ again re-sends the confirmation to the partner.`,
 			return c.print(cmd.OutOrStdout(), r, routeTable(r))
 		},
 	}
-	cmd.Flags().StringVar(&req.InstID, "inst", "", "the institution the partner must belong to")
-	cmd.Flags().StringVar(&req.Code, "code", "", "the authorisation code the partner's operator read out (required)")
-	_ = cmd.MarkFlagRequired("code")
+	f := cmd.Flags()
+	f.StringVar(&req.InstID, "inst", "", "the institution the partner must belong to")
+	f.StringVar(&req.Code, "code", "", "the authorisation code the partner's operator read out")
+	f.StringVar(&req.Trust, "trust", "", `for a legacy or kuscia partner: "plaintext" confirms its plaintext route`)
+	f.StringVar(&root, "root", "", "for a legacy or kuscia partner: PEM file of its root CA")
 	return cmd
+}
+
+// readAckFlags checks that ack got one confirmation and reads --root.
+func readAckFlags(req *network.AckRequest, root string) error {
+	if req.Code == "" && req.Trust == "" && root == "" {
+		return fmt.Errorf("ack needs --code (or, for a partner that cannot weave, --trust plaintext or --root FILE)")
+	}
+	if root == "" {
+		return nil
+	}
+	b, err := os.ReadFile(root)
+	if err != nil {
+		return err
+	}
+	req.GuestRoot = string(b)
+	return nil
 }
 
 func netListCmd(c *control) *cobra.Command {
@@ -310,6 +345,12 @@ func options(r network.Route) string {
 	}
 	if r.Codec != "" {
 		o = append(o, "codec="+r.Codec)
+	}
+	if r.Dialect != "" {
+		o = append(o, "dialect="+string(r.Dialect))
+	}
+	if r.Trust != "" {
+		o = append(o, "trust="+r.Trust)
 	}
 	return strings.Join(o, ",")
 }

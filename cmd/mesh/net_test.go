@@ -192,3 +192,36 @@ func TestNetListEscapesWhatPartnersSent(t *testing.T) {
 		t.Errorf("printable: %q", got)
 	}
 }
+
+// TestNetDialectThroughCLI: a legacy partner is added with --dialect,
+// cannot be woven (the CLI says how to confirm it instead) and is
+// confirmed with mesh net ack --trust plaintext.
+func TestNetDialectThroughCLI(t *testing.T) {
+	a := addrOf(startProc(t, t.TempDir()))
+	if _, err := cli(t, a, "", "node", "refresh", "--node-id", "node-a", "--inst-id", "inst-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, a, "", "net", "add", "old-b", "--address", "grpc://127.0.0.1:1", "--allow-plaintext", "--dialect", "fate"); err == nil ||
+		!strings.Contains(err.Error(), string(ptp.BadRequest)) {
+		t.Fatalf("--dialect fate: %v", err)
+	}
+	if _, err := cli(t, a, "", "net", "add", "old-b", "--address", "grpc://127.0.0.1:1", "--allow-plaintext", "--dialect", "legacy"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, a, "", "net", "weave", "old-b"); err == nil || !strings.Contains(err.Error(), string(ptp.Incompatible)) ||
+		!strings.Contains(err.Error(), "trust") {
+		t.Fatalf("weave toward a legacy partner: %v", err)
+	}
+	if _, err := cli(t, a, "", "net", "ack", "old-b"); err == nil || !strings.Contains(err.Error(), "--trust plaintext") {
+		t.Fatalf("ack without a confirmation: %v", err)
+	}
+	if _, err := cli(t, a, "", "net", "ack", "old-b", "--trust", "plaintext"); err != nil {
+		t.Fatal(err)
+	}
+	r := routeTo(t, a, "old-b")
+	out, _ := cli(t, a, "", "net", "list")
+	if r.State != network.Woven || r.Dialect != ptp.DialectLegacy || r.Trust != network.TrustPlaintext ||
+		!strings.Contains(out, "dialect=legacy,trust=plaintext") {
+		t.Fatalf("after the trust: %+v\n%s", r, out)
+	}
+}

@@ -50,7 +50,7 @@ func startCmd() *cobra.Command {
 	f.DurationVar(&cfg.ReleaseGrace, "release-grace", 10*time.Minute, "how long a released session answers E0000000608")
 	f.DurationVar(&cfg.FullWait, "full-wait", 30*time.Second, "how long a push waits for room before E0000000700")
 	f.DurationVar(&cfg.DefaultPopWait, "pop-wait", 120*time.Second, "pop wait when the caller gives none")
-	f.DurationVar(&cfg.MaxPopWait, "max-pop-wait", 30*time.Minute, "longest pop wait accepted")
+	f.DurationVar(&cfg.MaxPopWait, "max-pop-wait", api.DefaultMaxPopWait, "longest pop wait; longer pop timeouts are clamped to it")
 	f.StringVar(&cfg.Advertise, "advertise", os.Getenv("MESH_ADVERTISE"), "address partners reach this node at, told them when weaving (env MESH_ADVERTISE; default the --listen address when it names a host)")
 	f.DurationVar(&cfg.WeaveTTL, "weave-ttl", time.Hour, "a partner's handshake that nobody acks lapses after this")
 	f.DurationVar(&cfg.ForwardRetry, "forward-retry", 30*time.Second, "how long a push to a partner retries an unreachable partner before E0000000607")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,17 +37,23 @@ func FuzzDecodeJSON(f *testing.F) {
 
 func FuzzDecodeInvoke(f *testing.F) {
 	push, _ := proto.Marshal(&ptp.PushInbound{Topic: "t", Payload: []byte("x"), Metadata: map[string]string{"a": "b"}})
-	f.Add("/org.ppc.ptp.PrivateTransferTransport/push", "", "", push)
-	f.Add("grpcs://h/org.ppc.ptp.PrivateTransferTransport/pop", "", "100", []byte{0x0a, 0x01, 't', 0x10, 0x64})
-	f.Add("https://h/v1/interconn/chan/push", "", "", []byte(`{"topic":"t","payload":"eA=="}`))
-	f.Add("/v1/interconn/chan/push", "topic", "", []byte("raw"))
-	f.Add("::::", "", "x", []byte{0xff})
-	f.Fuzz(func(t *testing.T, uri, topic, timeout string, payload []byte) {
-		get := mapHeaders(map[string]string{ptp.HeaderURI: uri, ptp.HeaderTopic: topic, ptp.HeaderTimeout: timeout})
+	f.Add("/org.ppc.ptp.PrivateTransferTransport/push", "", "", "", push)
+	f.Add("/org.ppc.ptp.PrivateTransferTransport/push", "t", "", "", push)
+	f.Add("grpcs://h/org.ppc.ptp.PrivateTransferTransport/pop", "", "100", "", []byte{0x0a, 0x01, 't', 0x10, 0x64})
+	f.Add("https://h/v1/interconn/chan/push", "", "", "", []byte(`{"topic":"t","payload":"eA=="}`))
+	f.Add("https://h/v1/interconn/chan/push", "", "", "", []byte(`{"metadata":{},"payload":"eyJ0b3BpYyI6InQiLCJwYXlsb2FkIjoiZUE9PSJ9"}`))
+	f.Add("/v1/interconn/chan/push", "topic", "", ptp.FormRaw, []byte("raw"))
+	f.Add("", "topic", "", "", []byte("kuscia raw"))
+	f.Add("::::", "", "x", "", []byte{0xff})
+	f.Fuzz(func(t *testing.T, uri, topic, timeout, form string, payload []byte) {
+		get := mapHeaders(map[string]string{ptp.HeaderURI: uri, ptp.HeaderTopic: topic, ptp.HeaderTimeout: timeout, ptp.HeaderForm: form})
 		r, err := decodeInvoke(get, payload)
 		checkDecoded(t, r, err)
 		if err == nil && topic != "" && r.Topic != topic {
 			t.Fatalf("header topic %q lost: %q", topic, r.Topic)
+		}
+		if err == nil && r.Method == ptp.Push && (form == ptp.FormRaw || uri == "") && !bytes.Equal(r.Payload, payload) {
+			t.Fatalf("raw payload changed: %q, sent %q", r.Payload, payload)
 		}
 	})
 }

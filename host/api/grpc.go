@@ -10,6 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	// gzip: the older Mesh's clients and forwarder compress every call.
+	// Registering the compressor lets the server read them and answer in
+	// kind (grpc-go replies with the compressor the request used).
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -19,8 +23,27 @@ import (
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
+// kusciaPackage is the prefix of a gRPC method called in Kuscia's package.
+const kusciaPackage = "/org.ppc.grpc_ptp."
+
+// Kuscia's pop timeouts are whole seconds, clamped to this range.
+const (
+	kusciaMinWait = 1
+	kusciaMaxWait = 300
+)
+
+// kusciaWait turns a Kuscia timeout in seconds into milliseconds, clamped
+// to 1–300 s as Kuscia clamps it; 0 keeps the node's default.
+func kusciaWait(seconds int64) int64 {
+	if seconds == 0 {
+		return 0
+	}
+	return min(max(seconds, kusciaMinWait), kusciaMaxWait) * 1000
+}
+
 // RegisterGRPC registers both PTP services on s, under the package
-// org.ppc.ptp and under Kuscia's org.ppc.grpc_ptp.
+// org.ppc.ptp and under Kuscia's org.ppc.grpc_ptp (where pop timeouts are
+// seconds). gzip-compressed calls are accepted and answered in kind.
 func RegisterGRPC(s *grpc.Server, svc *Service) {
 	tr := &transportServer{svc: svc}
 	pr := &protocolServer{svc: svc}
@@ -105,7 +128,17 @@ func (t *transportServer) Push(ctx context.Context, in *ptp.PushInbound) (*ptp.T
 }
 
 func (t *transportServer) Pop(ctx context.Context, in *ptp.PopInbound) (*ptp.TransportOutbound, error) {
-	return t.do(ctx, Request{Method: ptp.Pop, Topic: in.Topic, Timeout: int64(in.Timeout)}, nil)
+	r := Request{Method: ptp.Pop, Topic: in.Topic, Timeout: int64(in.Timeout)}
+	if kusciaCall(ctx) {
+		r.Timeout, r.Dialect = kusciaWait(r.Timeout), ptp.DialectKuscia
+	}
+	return t.do(ctx, r, nil)
+}
+
+// kusciaCall reports whether the call came on Kuscia's package.
+func kusciaCall(ctx context.Context) bool {
+	m, _ := grpc.Method(ctx)
+	return strings.HasPrefix(m, kusciaPackage)
 }
 
 func (t *transportServer) Peek(ctx context.Context, in *ptp.PeekInbound) (*ptp.TransportOutbound, error) {

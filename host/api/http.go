@@ -14,36 +14,45 @@ import (
 
 const octetStream = "application/octet-stream"
 
-// chanHandler serves POST /v1/interconn/chan/{method}.
+// chanHandler serves POST /v1/interconn/chan/{method}. A call with the
+// query parameter timeout is in Kuscia's form: seconds, protobuf reply.
 func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		reply := replyWriter(r.URL.Query().Has(kusciaTimeout))
 		req, err := h.readChan(w, r, m)
+		if err == nil {
+			err = kusciaQuery(r, &req)
+		}
 		if err != nil {
-			writeReply(w, r, fail(err))
+			reply(w, r, fail(err))
 			return
 		}
-		writeReply(w, r, h.svc.Do(r.Context(), req))
+		reply(w, r, h.svc.Do(r.Context(), req))
 	}
 }
 
 // invokeHandler serves the HTTP form of PrivateTransferProtocol.invoke: PTP
-// headers carry the routing, the body is the inner payload.
+// headers carry the routing, the body is the inner payload (see
+// invokeRule). An invoke with x-ptp-topic and neither x-ptp-uri nor
+// x-mesh-form is in Kuscia's form and is answered as Kuscia answers.
 func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
-	if uri := r.Header.Get(ptp.HeaderURI); uri != "" && h.routed(w, r, uri) {
+	uri := r.Header.Get(ptp.HeaderURI)
+	if uri != "" && h.routed(w, r, uri) {
 		return
 	}
+	reply := replyWriter(uri == "" && r.Header.Get(ptp.HeaderForm) == "" && r.Header.Get(ptp.HeaderTopic) != "")
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
-		writeReply(w, r, fail(err))
+		reply(w, r, fail(err))
 		return
 	}
 	req, err := decodeInvoke(r.Header.Get, body)
 	if err != nil {
-		writeReply(w, r, fail(err))
+		reply(w, r, fail(err))
 		return
 	}
 	req.Conn = connOf(r.Context())
-	writeReply(w, r, h.svc.Do(r.Context(), req))
+	reply(w, r, h.svc.Do(r.Context(), req))
 }
 
 // readChan decodes a chan request: raw bytes when the body is

@@ -8,7 +8,10 @@ package api
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/ppcmesh/mesh/host/network"
@@ -34,6 +37,8 @@ type Request struct {
 	Bearer     string            // Authorization: Bearer, the container token
 	Codec      string            // x-mesh-codec: from a partner, the codec the payload is encoded with; from a container, the codec to forward with
 	Conn       *network.Conn     // the connection it came on; nil for in-process calls
+	Provider   string            // x-ptp-tech-provider-code: FATE's pops that time out answer 601
+	Dialect    ptp.Dialect       // the caller's dialect, when its form says so (Kuscia's); "" otherwise
 }
 
 // Reply is the answer to a Request.
@@ -44,10 +49,15 @@ type Reply struct {
 	Metadata map[string]string
 }
 
+// DefaultMaxPopWait is the longest pop wait unless configured: it covers
+// FATE's shipped pop timeout of 36,000,000 ms (10 h).
+const DefaultMaxPopWait = 11 * time.Hour
+
 // Limits bound what one call may ask for.
 type Limits struct {
 	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
-	MaxPopWait     time.Duration // longest pop wait accepted; default 30m
+	MaxPopWait     time.Duration // longest pop wait; longer timeouts are clamped to it; default DefaultMaxPopWait
+	Logger         *slog.Logger  // where clamped pop timeouts are told; nil: nowhere
 	MaxBody        int64         // largest answer read from a route's upstream; default 128 MiB
 	Pops           *PopLimiter   // bounds the pops waiting at once; nil: no bound
 }
@@ -59,6 +69,7 @@ type Service struct {
 	ident   *node.Store
 	net     *network.Network
 	limits  Limits
+	clamps  *onceLog // tells each caller once that its pop timeout was clamped
 	admit   Admission
 	drain   context.Context // cancelled when the node stops: blocked pops return
 }
@@ -72,12 +83,13 @@ func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins
 		limits.DefaultPopWait = 120 * time.Second
 	}
 	if limits.MaxPopWait <= 0 {
-		limits.MaxPopWait = 30 * time.Minute
+		limits.MaxPopWait = DefaultMaxPopWait
 	}
 	if limits.MaxBody <= 0 {
 		limits.MaxBody = 128 << 20
 	}
-	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit, drain: drain}
+	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit, drain: drain,
+		clamps: newOnceLog(limits.Logger, clampLogEvery, clampLogKeys)}
 }
 
 // Do carries out r: for a container, on this node's queues or by forwarding
@@ -133,15 +145,30 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	return fail(ptp.Errorf(ptp.NoSuchService, "no method %q", r.Method))
 }
 
-func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
-	wait := s.limits.DefaultPopWait
+// popWait is how long a pop waits: its timeout, the default when it gives
+// none, and the longest wait when it asks for more — clamped, not refused,
+// and told once per caller.
+func (s *Service) popWait(r Request) (time.Duration, error) {
+	max := s.limits.MaxPopWait
 	switch {
 	case r.Timeout < 0:
-		return fail(ptp.Errorf(ptp.BadRequest, "timeout %d ms is negative", r.Timeout))
-	case r.Timeout > s.limits.MaxPopWait.Milliseconds():
-		return fail(ptp.Errorf(ptp.BadRequest, "timeout %d ms exceeds the longest wait of %d ms", r.Timeout, s.limits.MaxPopWait.Milliseconds()))
-	case r.Timeout > 0:
-		wait = time.Duration(r.Timeout) * time.Millisecond
+		return 0, ptp.Errorf(ptp.BadRequest, "timeout %d ms is negative", r.Timeout)
+	case r.Timeout == 0:
+		return s.limits.DefaultPopWait, nil
+	case r.Timeout > math.MaxInt32:
+		return 0, ptp.Errorf(ptp.BadRequest, "timeout %d ms is beyond PTP's range (int32 milliseconds)", r.Timeout)
+	case r.Timeout > max.Milliseconds():
+		s.clamps.log(r.Conn.RemoteIP()+" "+r.Provider, "pop timeout clamped to the longest wait",
+			"caller", r.Conn.RemoteIP(), "provider", r.Provider, "timeout_ms", r.Timeout, "max_pop_wait", max)
+		return max, nil
+	}
+	return time.Duration(r.Timeout) * time.Millisecond, nil
+}
+
+func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
+	wait, err := s.popWait(r)
+	if err != nil {
+		return fail(err)
 	}
 	if err := s.limits.Pops.Acquire(r.Conn); err != nil {
 		return fail(err)
@@ -154,6 +181,11 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 	m, err := s.queue.Pop(ctx, k, wait)
 	if errors.Is(err, context.Canceled) && s.drain.Err() != nil {
 		err = nil // the node is stopping: answer as a timeout, nothing was taken
+	}
+	if m == nil && err == nil && strings.EqualFold(r.Provider, providerFATE) {
+		// FATE's own broker answers CONSUME_MSG_TIMEOUT, on which FATE
+		// raises a clean LookupError; an empty success breaks its decoder.
+		err = ptp.Errorf(ptp.Timeout, "no message on topic %q within %v", r.Topic, wait)
 	}
 	return found(m, err)
 }

@@ -20,7 +20,8 @@ type RouteRequest struct {
 	AllowPlaintext *bool      `json:"allow_plaintext,omitempty"`
 	PlaintextFrom  *[]string  `json:"plaintext_from,omitempty"` // source networks of a plaintext partner
 	Outbox         *bool      `json:"outbox,omitempty"`
-	Codec          *string    `json:"codec,omitempty"` // codec plugin for payloads to the partner; "" for none
+	Codec          *string    `json:"codec,omitempty"`   // codec plugin for payloads to the partner; "" for none
+	Dialect        *string    `json:"dialect,omitempty"` // mesh (the default), legacy or kuscia
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
@@ -64,9 +65,16 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 	if req.ExpiresAt != nil {
 		r.ExpiresAt = *req.ExpiresAt
 	}
+	if req.Dialect != nil {
+		if err := CheckDialect(*req.Dialect); err != nil {
+			return Route{}, err
+		}
+		r.Dialect = ptp.Dialect(*req.Dialect)
+	}
 	if err := n.checkAddress(r); err != nil {
 		return Route{}, err
 	}
+	untrust(&r)
 	if req.GuestRoot != "" {
 		root, _, err := canonicalRoot(req.GuestRoot)
 		if err != nil {

@@ -114,11 +114,10 @@ func (n *Network) encode(ctx context.Context, e *entry, d Delivery) (Delivery, e
 
 // deliver tries d until it is stored, a refusal is final, or budget passes.
 func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time.Duration) error {
-	in := n.inbound(e, d)
 	deadline := time.Now().Add(budget)
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := n.attempt(ctx, e, d, in)
+		err := n.attempt(ctx, e, d)
 		if err == nil {
 			n.forwarded.Add(1)
 			n.forwardedBytes.Add(int64(len(d.Payload)))
@@ -146,22 +145,27 @@ func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time
 	}
 }
 
-// attempt makes one delivery of in to partner e.
-func (n *Network) attempt(ctx context.Context, e *entry, d Delivery, in *ptp.Inbound) error {
+// attempt makes one delivery of d to partner e, in the form of e's
+// dialect.
+func (n *Network) attempt(ctx context.Context, e *entry, d Delivery) error {
 	l, err := n.links.get(e)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	defer cancel()
-	switch {
-	case !l.addr.GRPC:
-		return l.invokeHTTP(ctx, in)
-	case len(d.Payload) <= streamed:
-		return l.streams[pick(d, len(l.streams))].send(ctx, in)
-	default:
-		return l.invoke(outgoingCtx(ctx, in.Metadata), in)
+	f, md := formOf(e.Dialect), n.headers(e, d)
+	if !l.addr.GRPC {
+		return l.invokeHTTPAs(ctx, f, md, d)
 	}
+	in, err := f.grpcInbound(md, d)
+	if err != nil {
+		return err
+	}
+	if f.streams && len(d.Payload) <= streamed {
+		return l.streams[pick(d, len(l.streams))].send(ctx, in)
+	}
+	return l.invokeAs(ctx, f, in)
 }
 
 // final words the outcome of the last attempt for the caller.
@@ -180,10 +184,10 @@ func (n *Network) final(e *entry, err error, attempt int) error {
 	return &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("partner %s at %s: %v", e.NodeID, e.Address, err)}
 }
 
-// inbound is the PrivateTransferProtocol form of push d to partner e: PTP
-// headers in the metadata, the topic among them, and the payload raw. The
-// message's own metadata rides along under its own keys.
-func (n *Network) inbound(e *entry, d Delivery) *ptp.Inbound {
+// headers are the PTP headers of push d to partner e common to every
+// dialect (x-ptp-uri, the topic header and the form marker are the
+// dialect's). The message's own metadata rides along under its own keys.
+func (n *Network) headers(e *entry, d Delivery) map[string]string {
 	id := n.ident.Current()
 	md := make(map[string]string, len(d.Metadata)+10)
 	for k, v := range d.Metadata {
@@ -192,9 +196,7 @@ func (n *Network) inbound(e *entry, d Delivery) *ptp.Inbound {
 		}
 	}
 	md[ptp.HeaderVersion] = ptp.Version
-	md[ptp.HeaderURI] = "/org.ppc.ptp.PrivateTransferTransport/push"
 	md[ptp.HeaderSessionID] = d.Session
-	md[ptp.HeaderTopic] = d.Topic
 	md[ptp.HeaderSourceNodeID] = id.NodeID
 	md[ptp.HeaderTargetNodeID] = e.NodeID
 	md[ptp.HeaderMessageID] = d.ID
@@ -207,7 +209,7 @@ func (n *Network) inbound(e *entry, d Delivery) *ptp.Inbound {
 	if d.Codec != "" {
 		md[ptp.HeaderCodec] = d.Codec
 	}
-	return &ptp.Inbound{Metadata: md, Payload: d.Payload}
+	return md
 }
 
 // pick chooses the stream of d's queue, so one queue's pushes keep one path.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -139,41 +138,19 @@ func (l *link) postJSON(ctx context.Context, path string, body any) error {
 	return l.doHTTP(req)
 }
 
-// doHTTP sends req and reads the PTP code of the JSON reply.
+// doHTTP sends req and reads the PTP code of the reply.
 func (l *link) doHTTP(req *http.Request) error {
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return unreachable(err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var out struct {
-		Code    ptp.Code `json:"code"`
-		Message string   `json:"message"`
-	}
-	if err := json.Unmarshal(data, &out); err != nil || out.Code == "" {
+	data := readReply(resp)
+	code, msg, ok := decodeReply(data)
+	if !ok {
 		return ptp.Errorf(ptp.Incompatible, "partner %s: reply %d is not PTP: %.200q", l.node, resp.StatusCode, data)
 	}
-	return l.answered(out.Code, out.Message)
-}
-
-// invoke delivers one push with PrivateTransferProtocol.invoke.
-func (l *link) invoke(ctx context.Context, in *ptp.Inbound) error {
-	out, err := l.proto.Invoke(ctx, in)
-	if err != nil {
-		return unreachable(err)
-	}
-	return l.answered(ptp.Code(out.Code), out.Message)
-}
-
-// invokeHTTP delivers one push with the HTTP form of invoke.
-func (l *link) invokeHTTP(ctx context.Context, in *ptp.Inbound) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/v1/interconn/chan/invoke", bytes.NewReader(in.Payload))
-	for k, v := range in.Metadata {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	return l.doHTTP(req)
+	return l.answered(code, msg)
 }
 
 // stream is one PrivateTransferProtocol.transport stream: pushes are sent
@@ -205,7 +182,7 @@ func (s *stream) send(ctx context.Context, in *ptp.Inbound) error {
 		st, err := s.link.proto.Transport(s.ctx)
 		if err != nil {
 			s.mu.Unlock()
-			return unreachable(err)
+			return s.link.failed(err)
 		}
 		s.s = &openStream{st: st, waiting: make(chan chan error, maxInFlight), dead: make(chan struct{})}
 		go s.receive(s.s)
@@ -257,7 +234,7 @@ func (s *stream) receive(o *openStream) {
 		for {
 			select {
 			case w := <-o.waiting:
-				w <- unreachable(err)
+				w <- s.link.failed(err)
 			default:
 				s.forget(o)
 				return
@@ -298,7 +275,8 @@ func unreachable(err error) error {
 	return &transportError{err: err}
 }
 
-// retryable says whether another attempt may succeed.
+// retryable says whether another attempt may succeed: not after a
+// refusal in the deterministic table.
 func retryable(err error) bool {
 	var te *transportError
 	if errors.As(err, &te) {
@@ -306,6 +284,9 @@ func retryable(err error) bool {
 	}
 	var pe *ptp.Error
 	if errors.As(err, &pe) {
+		if deterministic[pe.Code] {
+			return false
+		}
 		switch pe.Code {
 		case ptp.BufferFull, ptp.SystemError, ptp.Timeout:
 			return true

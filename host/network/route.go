@@ -36,26 +36,28 @@ const (
 // Route is what this node knows of one partner node. Only public material
 // is kept: the partner's root certificate, never a key.
 type Route struct {
-	NodeID         string    `json:"node_id"`
-	InstID         string    `json:"inst_id,omitempty"`
-	InstName       string    `json:"inst_name,omitempty"`
-	Address        string    `json:"address,omitempty"`
-	State          State     `json:"state"`
-	Awaiting       string    `json:"awaiting,omitempty"`
-	Code           string    `json:"code,omitempty"`          // authorisation code of the handshake
-	Acked          bool      `json:"acked,omitempty"`         // our operator confirmed the code
-	PartnerAcked   bool      `json:"partner_acked,omitempty"` // the partner confirmed the code to us
-	FromHello      bool      `json:"from_hello,omitempty"`    // created by a partner's hello, not by our operator
-	PendingUntil   time.Time `json:"pending_until,omitzero"`  // an inbound handshake lapses then
-	GuestRoot      string    `json:"guest_root,omitempty"`
-	GuestCrt       string    `json:"guest_crt,omitempty"`
-	AllowPlaintext bool      `json:"allow_plaintext,omitempty"`
-	PlaintextFrom  []string  `json:"plaintext_from,omitempty"` // where a plaintext partner may call from (CIDRs); default the IPs of its address
-	Outbox         bool      `json:"outbox,omitempty"`
-	Codec          string    `json:"codec,omitempty"` // codec plugin that encodes payloads to this partner
-	Disabled       bool      `json:"disabled,omitempty"`
-	ExpiresAt      time.Time `json:"expires_at,omitzero"`
-	Updated        time.Time `json:"updated,omitzero"`
+	NodeID         string      `json:"node_id"`
+	InstID         string      `json:"inst_id,omitempty"`
+	InstName       string      `json:"inst_name,omitempty"`
+	Address        string      `json:"address,omitempty"`
+	State          State       `json:"state"`
+	Awaiting       string      `json:"awaiting,omitempty"`
+	Code           string      `json:"code,omitempty"`          // authorisation code of the handshake
+	Acked          bool        `json:"acked,omitempty"`         // our operator confirmed the code
+	PartnerAcked   bool        `json:"partner_acked,omitempty"` // the partner confirmed the code to us
+	FromHello      bool        `json:"from_hello,omitempty"`    // created by a partner's hello, not by our operator
+	PendingUntil   time.Time   `json:"pending_until,omitzero"`  // an inbound handshake lapses then
+	GuestRoot      string      `json:"guest_root,omitempty"`
+	GuestCrt       string      `json:"guest_crt,omitempty"`
+	AllowPlaintext bool        `json:"allow_plaintext,omitempty"`
+	PlaintextFrom  []string    `json:"plaintext_from,omitempty"` // where a plaintext partner may call from (CIDRs); default the IPs of its address
+	Outbox         bool        `json:"outbox,omitempty"`
+	Codec          string      `json:"codec,omitempty"`   // codec plugin that encodes payloads to this partner
+	Dialect        ptp.Dialect `json:"dialect,omitempty"` // how the partner speaks PTP: mesh (""), legacy or kuscia
+	Trust          string      `json:"trust,omitempty"`   // how a partner without the weave was confirmed: plaintext or root
+	Disabled       bool        `json:"disabled,omitempty"`
+	ExpiresAt      time.Time   `json:"expires_at,omitzero"`
+	Updated        time.Time   `json:"updated,omitzero"`
 	// Handshake is the secret state of an inbound handshake between the
 	// hello and the reveal. It is stored, never shown: views drop it.
 	Handshake *Handshake `json:"handshake,omitempty"`

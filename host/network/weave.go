@@ -138,6 +138,8 @@ func (n *Network) weavable(id string) (*entry, error) {
 		return nil, ptp.Errorf(ptp.PeerDisabled, "partner %s is disabled", id)
 	case e.Address == "":
 		return nil, ptp.Errorf(ptp.BadAddress, "route to node %s has no address", id)
+	case !isMesh(e.Dialect):
+		return nil, errWeaveDialect(id, e.Dialect)
 	}
 	return e, nil
 }
@@ -215,12 +217,21 @@ type AckRequest struct {
 	NodeID string `json:"node_id"`
 	InstID string `json:"inst_id,omitempty"`
 	Code   string `json:"code"` // the code the partner's operator read out
+	// For a partner without the weave handshake (dialect legacy or
+	// kuscia), instead of a code: Trust "plaintext" confirms a plaintext
+	// route, its partner known by its source addresses; GuestRoot gives
+	// the partner's root CA.
+	Trust     string `json:"trust,omitempty"`
+	GuestRoot string `json:"guest_root,omitempty"`
 }
 
 // Ack records that our operator compared the handshake's code with the
 // partner's and found them equal, and tells the partner. The route is
 // woven once the partner's confirmation is here too.
 func (n *Network) Ack(ctx context.Context, req AckRequest) (Route, error) {
+	if req.Trust != "" || req.GuestRoot != "" {
+		return n.trustAck(ctx, req)
+	}
 	if req.Code == "" {
 		return Route{}, ptp.Errorf(ptp.CertificateError, "ack needs the code: compare the codes both nodes show out of band, then ack with the one the operator of %s reads out", req.NodeID)
 	}

@@ -89,3 +89,51 @@ func serveEcho(b *testing.B, mode string) string {
 	}
 	return ln.Addr().String()
 }
+
+// BenchmarkH2CGRPCPaths measures the two ways a plaintext HTTP/2
+// connection's gRPC is served behind the mux, with one client (Go's
+// http2.Transport, hand-framed unary push, 8 callers on one connection)
+// whose user-agent alone picks the path: "grpc-go/…" goes to grpc-go's
+// native transport, any other to the HTTP server, where Mixed hands gRPC
+// to grpc.Server.ServeHTTP.
+//
+//	go test ./host/portmux -run '^$' -bench H2CGRPCPaths -benchtime 20000x
+func BenchmarkH2CGRPCPaths(b *testing.B) {
+	for _, mode := range []struct{ name, agent string }{{"native", "grpc-go/1.85.0"}, {"mixed", "Go-http-client/2.0"}} {
+		for _, size := range []int{1 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("%s/%dKiB", mode.name, size>>10), func(b *testing.B) {
+				addr, m := serveMixedWith(b, nil, echo{})
+				hc := &http.Client{Transport: h2cTransport()}
+				url := "http://" + addr
+				grpcPushCode(b, hc, url, mode.agent, nil) // open the one connection
+				const conc = 8
+				per := max(b.N/conc, 1)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range conc {
+					wg.Go(func() {
+						p := make([]byte, size)
+						for range per {
+							grpcPushCode(b, hc, url, mode.agent, p)
+						}
+					})
+				}
+				wg.Wait()
+				b.ReportMetric(float64(per*conc)/time.Since(start).Seconds(), "calls/s")
+				if r := m.Routes(); (r.Native == 1) != (mode.name == "native") || r.Native+r.H2 != 1 {
+					b.Fatalf("routes %+v for %s", r, mode.name)
+				}
+			})
+		}
+	}
+}
+
+// grpcPushCode is grpcPush for echo, which answers with a code only.
+func grpcPushCode(b *testing.B, hc *http.Client, url, agent string, p []byte) {
+	if out := grpcPush(b, hc, url, agent, p); out.Code != string(ptp.OK) {
+		b.Errorf("push: %s", out.Code)
+	}
+}

@@ -1,7 +1,9 @@
 // Package portmux serves gRPC and HTTP on one port. It reads the first bytes
 // of each new connection: HTTP/1.x goes to the HTTP server; HTTP/2 with prior
-// knowledge goes to grpc-go's own server transport when its first request has
-// content-type application/grpc, and to the HTTP server (h2c) otherwise.
+// knowledge goes to grpc-go's own server transport when its first request is
+// gRPC from a gRPC library that talks to the node directly (see nativeGRPC),
+// and to the HTTP server (h2c) otherwise, whose handler (Mixed) serves each
+// request as gRPC or HTTP by its content-type.
 // The bytes read are replayed, so each server sees the connection whole.
 // When the mux has a TLS configuration, a connection opening with a TLS
 // handshake is terminated here and its plaintext is sniffed the same way;
@@ -20,6 +22,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -56,7 +59,29 @@ type Mux struct {
 	Logger *slog.Logger
 
 	guard
+	native, h2, http1 atomic.Int64 // connections handed on, by route
 }
+
+// Routes counts the connections a mux has handed on, by where they went.
+type Routes struct {
+	HTTP1  int64 // HTTP/1.x, to the HTTP server
+	Native int64 // pure gRPC, to grpc-go's native transport
+	H2     int64 // any other HTTP/2, to the HTTP server (Mixed)
+}
+
+// Routes returns the counts so far.
+func (m *Mux) Routes() Routes {
+	return Routes{HTTP1: m.http1.Load(), Native: m.native.Load(), H2: m.h2.Load()}
+}
+
+// kind is where a sniffed connection goes.
+type kind int
+
+const (
+	toHTTP1 kind = iota
+	toH2
+	toNative
+)
 
 // New wraps ln. Call Serve to start accepting.
 func New(ln net.Listener) *Mux {
@@ -121,7 +146,7 @@ func (m *Mux) route(c net.Conn) {
 		c.Close()
 		return
 	}
-	conn, isGRPC, err := m.open(c)
+	conn, k, err := m.open(c)
 	m.sniffing(c, false)
 	if err != nil {
 		if errors.Is(err, errSniffTooLarge) {
@@ -131,28 +156,38 @@ func (m *Mux) route(c net.Conn) {
 		c.Close()
 		return
 	}
-	target := m.http
-	if isGRPC {
-		target = m.grpc
-	}
-	if !target.deliver(conn) {
+	if !m.target(k).deliver(conn) {
 		c.Close()
 	}
 }
 
+// target counts a connection of kind k and returns its listener.
+func (m *Mux) target(k kind) *listener {
+	switch k {
+	case toNative:
+		m.native.Add(1)
+		return m.grpc
+	case toH2:
+		m.h2.Add(1)
+	default:
+		m.http1.Add(1)
+	}
+	return m.http
+}
+
 // open terminates TLS if c opens with a handshake, sniffs the plaintext and
 // returns the connection to deliver, which replays what was read.
-func (m *Mux) open(c net.Conn) (net.Conn, bool, error) {
+func (m *Mux) open(c net.Conn) (net.Conn, kind, error) {
 	_ = c.SetReadDeadline(time.Now().Add(m.SniffTimeout))
 	var first [1]byte
 	if _, err := io.ReadFull(c, first[:]); err != nil {
-		return nil, false, err
+		return nil, toHTTP1, err
 	}
 	var tc *tls.Conn
 	if first[0] == tlsRecord && m.TLS != nil {
 		tc = tls.Server(&replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}, m.TLS)
 		if err := tc.Handshake(); err != nil {
-			return nil, false, err
+			return nil, toHTTP1, err
 		}
 		c = tc
 	}
@@ -160,29 +195,29 @@ func (m *Mux) open(c net.Conn) (net.Conn, bool, error) {
 	if tc == nil {
 		rec.buf = append(rec.buf, first[0])
 	}
-	isGRPC, err := m.sniff(c, rec)
+	k, err := m.sniff(c, rec)
 	if err != nil {
-		return nil, false, err
+		return nil, toHTTP1, err
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	return &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c), tls: tc}, isGRPC, nil
+	return &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(rec.buf), c), tls: tc}, k, nil
 }
 
-// sniff reads the connection's opening and says whether it is gRPC.
-func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
+// sniff reads the connection's opening and says where it goes.
+func (m *Mux) sniff(c net.Conn, rec *recorder) (kind, error) {
 	var b [len(preface)]byte
 	n := copy(b[:], rec.buf)
 	if !strings.HasPrefix(preface, string(b[:n])) {
-		return false, nil
+		return toHTTP1, nil
 	}
 	for n < len(b) {
 		k, err := rec.Read(b[n:])
 		if k > 0 && !strings.HasPrefix(preface, string(b[:n+k])) {
-			return false, nil // HTTP/1.x
+			return toHTTP1, nil
 		}
 		n += k
 		if err != nil {
-			return false, err
+			return toHTTP1, err
 		}
 	}
 	fr := m.newSniffFramer(rec)
@@ -191,17 +226,15 @@ func (m *Mux) sniff(c net.Conn, rec *recorder) (bool, error) {
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			return false, err
+			return toHTTP1, err
 		}
 		if h, ok := f.(*http2.MetaHeadersFrame); ok {
-			ct := h.PseudoValue("content-type")
-			for _, hf := range h.RegularFields() {
-				if hf.Name == "content-type" {
-					ct = hf.Value
-				}
+			// A client that waited for our SETTINGS: only gRPC libraries
+			// (grpc-java) do.
+			if nativeGRPC(h) || settings.stop() {
+				return toNative, nil
 			}
-			// A client that waited for our SETTINGS: only gRPC clients do.
-			return strings.HasPrefix(ct, "application/grpc") || settings.stop(), nil
+			return toH2, nil
 		}
 	}
 }

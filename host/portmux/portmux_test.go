@@ -59,11 +59,17 @@ func routedTo(t *testing.T, addr string, send func(net.Conn)) string {
 	return string(buf[:n])
 }
 
-func headers(t *testing.T, c net.Conn, contentType string, end bool) {
+// headers writes a request's HEADERS frame: content-type, then any extra
+// name, value pairs.
+func headers(t *testing.T, c net.Conn, contentType string, end bool, extra ...string) {
 	fr := http2.NewFramer(c, nil)
 	var hb []byte
 	enc := hpack.NewEncoder(&byteWriter{&hb})
-	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/x"}, {":authority", "h"}, {"content-type", contentType}} {
+	fields := [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/x"}, {":authority", "h"}, {"content-type", contentType}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		fields = append(fields, [2]string{extra[i], extra[i+1]})
+	}
+	for _, f := range fields {
 		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb, EndHeaders: true, EndStream: end}); err != nil {
@@ -86,8 +92,34 @@ func TestRouting(t *testing.T) {
 		"h2c grpc": {func(c net.Conn) {
 			_, _ = c.Write([]byte(preface))
 			_ = http2.NewFramer(c, nil).WriteSettings()
-			headers(t, c, "application/grpc+proto", false)
+			headers(t, c, "application/grpc+proto", false, "user-agent", "grpc-go/1.85.0")
 		}, "grpc"},
+		// gRPC first, but not from a gRPC library: the connection may mix
+		// (an HTTP client, or a proxy pooling it), so it goes to the HTTP
+		// server, which serves gRPC per request.
+		"h2c grpc, other client": {func(c net.Conn) {
+			_, _ = c.Write([]byte(preface))
+			_ = http2.NewFramer(c, nil).WriteSettings()
+			headers(t, c, "application/grpc", false, "user-agent", "Go-http-client/2.0")
+		}, "http"},
+		"h2c grpc, no user-agent": {func(c net.Conn) {
+			_, _ = c.Write([]byte(preface))
+			_ = http2.NewFramer(c, nil).WriteSettings()
+			headers(t, c, "application/grpc", false)
+		}, "http"},
+		// The older Mesh's proxy (Traefik) forwards its container's
+		// grpc-go user-agent, and adds forwarding headers.
+		"h2c grpc via proxy": {func(c net.Conn) {
+			_, _ = c.Write([]byte(preface))
+			_ = http2.NewFramer(c, nil).WriteSettings()
+			headers(t, c, "application/grpc", false, "user-agent", "grpc-go/1.60.1",
+				"x-forwarded-for", "127.0.0.9", "x-forwarded-host", "ptp.cn", "x-real-ip", "127.0.0.9")
+		}, "http"},
+		"h2c grpc-web": {func(c net.Conn) {
+			_, _ = c.Write([]byte(preface))
+			_ = http2.NewFramer(c, nil).WriteSettings()
+			headers(t, c, "application/grpc-web", false, "user-agent", "grpc-go/1.85.0")
+		}, "http"},
 		"h2c http": {func(c net.Conn) {
 			_, _ = c.Write([]byte(preface))
 			_ = http2.NewFramer(c, nil).WriteSettings()
