@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -186,31 +185,13 @@ func TestDialectInboundOlderMeshHTTP(t *testing.T) {
 	}
 }
 
-// logLines counts the log lines containing s.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
-}
-
 // TestDialectInboundFate speaks FATE's OSX client over gRPC: its shipped
 // pop timeout of 36,000,000 ms is clamped (told once), not refused, and a
 // pop that times out answers E0000000601 as FATE's broker does — to FATE
 // only; other callers keep the empty success.
 func TestDialectInboundFate(t *testing.T) {
-	logs := &logLines{}
-	n := meshtest.Start(t, host.Config{MaxPopWait: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	logs := &meshtest.Log{}
+	n := meshtest.Start(t, host.Config{MaxPopWait: 300 * time.Millisecond, Logger: logs.Logger()})
 	n.Identify(t, "9999", "9999")
 	tr := ptp.NewPrivateTransferTransportClient(meshtest.Dial(t, n.Addr))
 	fate := ptpCtx(ptp.HeaderSessionID, "202612011200_fate", ptp.HeaderTargetNodeID, "9999", ptp.HeaderFromNodeID, "10000",
@@ -229,8 +210,8 @@ func TestDialectInboundFate(t *testing.T) {
 	other := ptpCtx(ptp.HeaderSessionID, "202612011200_fate")
 	out, err = tr.Pop(other, &ptp.PopInbound{Topic: "rsa#0", Timeout: 36_000_000})
 	wantOK(t, "non-fate pop timing out", out.GetCode(), err)
-	if n := logs.count("pop timeout clamped"); n != 2 { // once for FATE, once for the other provider
-		t.Fatalf("clamp told %d times:\n%s", n, logs.buf.String())
+	if n := logs.Count("pop timeout clamped"); n != 2 { // once for FATE, once for the other provider
+		t.Fatalf("clamp told %d times:\n%s", n, logs.String())
 	}
 }
 

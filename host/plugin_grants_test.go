@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,29 +29,11 @@ const (
 	authGuest   = "host/plugin/testdata/hostile/auth"
 )
 
-// logBuffer is a node's log, safe for the node's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startLogged starts a node whose log the test reads.
-func startLogged(t *testing.T) (*meshtest.Node, *logBuffer) {
+func startLogged(t *testing.T) (*meshtest.Node, *meshtest.Log) {
 	t.Helper()
-	log := &logBuffer{}
-	return meshtest.Start(t, host.Config{Logger: slog.New(slog.NewTextHandler(log, nil))}), log
+	log := &meshtest.Log{}
+	return meshtest.Start(t, host.Config{Logger: log.Logger()}), log
 }
 
 // attempt asks the grants guest on n to try path with the query kv pairs
@@ -302,7 +282,7 @@ func TestPluginFailureHidesGuestText(t *testing.T) {
 
 // hidden checks a reply names a reference and not the secret, and that
 // the node's log has both.
-func hidden(t *testing.T, what, reply, secret string, log *logBuffer) {
+func hidden(t *testing.T, what, reply, secret string, log *meshtest.Log) {
 	t.Helper()
 	if strings.Contains(reply, secret) {
 		t.Fatalf("%s: the reply carries the plugin's secret: %s", what, reply)
