@@ -59,6 +59,7 @@ type Config struct {
 	Name            string        // this replica's name, unique among the replicas; default host-port
 	SyncAlways      bool          // fsync every stored message
 	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
+	PluginCache     string        // wazero's compilation cache of plugins (keyed by module bytes, safe to share); default <Home>/plugin-cache
 	Logger          *slog.Logger
 
 	// resource bounds (defaults in bounds.go)
@@ -129,6 +130,7 @@ type Host struct {
 	grpc    *grpc.Server
 	http    *http.Server
 	drain   context.CancelFunc
+	lock    *homeLock
 }
 
 // New opens the store and binds the port. Run serves; if Run is never
@@ -145,6 +147,9 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}()
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("home %s: %w", cfg.Home, err)
+	}
+	if h.lock, err = lockHome(cfg.Home); err != nil {
+		return nil, err
 	}
 	h.nats, err = cluster.Start(ctx, cluster.Config{StoreDir: filepath.Join(cfg.Home, "nats"),
 		ClientListen: cfg.NATSListen, SyncAlways: cfg.SyncAlways, Name: cfg.Name,
@@ -182,7 +187,8 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if h.engine, err = plugin.NewEngine(filepath.Join(cfg.Home, "plugin-cache"), cfg.Logger); err != nil {
+	h.ident.CheckRenames(h.queuedUnder)
+	if h.engine, err = plugin.NewEngine(orDefault(cfg.PluginCache, filepath.Join(cfg.Home, "plugin-cache")), cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := h.opening(ctx, "plugins", func(ctx context.Context) (err error) {
@@ -336,6 +342,9 @@ func (h *Host) Run(ctx context.Context) error {
 		} else {
 			err = nil
 		}
+	case <-h.nats.Lost():
+		// nats.go gave up the connection: only a fresh start heals the node.
+		err = fmt.Errorf("serve: %w", h.nats.LostErr())
 	}
 	h.shutdown()
 	return err
@@ -390,6 +399,8 @@ func (h *Host) Close() {
 		h.nats.Close()
 		h.nats = nil
 	}
+	h.lock.release() // last: the store is closed
+	h.lock = nil
 }
 
 func orDefault(s, d string) string {

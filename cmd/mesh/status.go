@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ppcmesh/mesh/host/api"
 )
 
 // statusCmd is `mesh status`: whether a running node (replica) is ready to
@@ -30,8 +32,12 @@ func statusCmd() *cobra.Command {
 			return err
 		}
 		st.Ready, st.Reason = ready, reason
-		if err := c.call(cmd.Context(), "/stats", nil, &st.Stats); err != nil {
-			return err
+		// /stats answers 503 while the node is not ready: its figures are
+		// shown only when it serves.
+		if ready {
+			if err := c.call(cmd.Context(), "/stats", nil, &st.Stats); err != nil {
+				return err
+			}
 		}
 		if err := c.print(cmd.OutOrStdout(), st, st.table); err != nil {
 			return err
@@ -64,11 +70,11 @@ type status struct {
 }
 
 func (s status) table(w io.Writer) {
-	ready := "yes"
 	if !s.Ready {
-		ready = "NO: " + s.Reason
+		fields(w, "ready", "NO: "+s.Reason) // /stats has no figures for a node that cannot serve
+		return
 	}
-	fields(w, "ready", ready, "node_id", orWord(s.Stats.NodeID, "(none yet)"))
+	fields(w, "ready", "yes", "node_id", orWord(s.Stats.NodeID, "(none yet)"))
 	if c := s.Stats.Cluster; c != nil {
 		fields(w, "replica", c.Replica, "replicas", strconv.Itoa(c.Replicas), "nats", c.NATS+" (server "+c.Server+")",
 			"routes", strings.Join(c.Routes, ", "), "queue leader", c.QueueLeader,
@@ -95,14 +101,16 @@ func health(ctx context.Context, c *control) (bool, string, error) {
 	}
 	defer resp.Body.Close()
 	var h struct {
-		Ready   bool   `json:"ready"`
-		Reason  string `json:"reason"`
-		Content struct {
-			Ready bool `json:"ready"`
-		} `json:"content"`
+		Message string     `json:"message"`
+		Content api.Health `json:"content"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
 		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", c.addr, resp.StatusCode, err)
 	}
-	return resp.StatusCode == http.StatusOK && (h.Ready || h.Content.Ready), h.Reason, nil
+	ready := resp.StatusCode == http.StatusOK && h.Content.Ready
+	reason := h.Content.Reason
+	if !ready && reason == "" {
+		reason = fmt.Sprintf("/healthz answered HTTP %d: %s", resp.StatusCode, h.Message)
+	}
+	return ready, reason, nil
 }

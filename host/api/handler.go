@@ -43,8 +43,10 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Ne
 	r := chi.NewRouter()
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
-	r.Get("/stats", h.stats)
-	r.Get("/healthz", h.healthz)
+	for _, m := range []string{http.MethodGet, http.MethodHead} { // HEAD: same status, no body
+		r.Method(m, "/stats", http.HandlerFunc(h.stats))
+		r.Method(m, "/healthz", http.HandlerFunc(h.healthz))
+	}
 	r.Route("/v1/interconn/chan", func(r chi.Router) {
 		for _, m := range []ptp.Method{ptp.Push, ptp.Pop, ptp.Peek, ptp.Release} {
 			r.Post("/"+string(m), h.chanHandler(m))
@@ -118,10 +120,23 @@ func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
 	}{h.ident.Public(), h.net.Advertise()})
 }
 
-// stats answers 200 while the node serves; existing probes use it. Only
+// Health is the content of every /healthz reply, ready or not, and of a
+// /stats reply while the node cannot serve.
+type Health struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"` // why the node cannot serve
+}
+
+// stats answers 200 while the node serves, and 503 with the reason while it
+// cannot (its store is unreachable), so that the liveness and readiness
+// probes of the PTP deployment guide, which use it, see a broken node. Only
 // operators see the figures: others (a kubelet's probe, a partner, a
 // stranger) learn no more than that the node serves.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	if err := h.ready(r.Context()); err != nil {
+		writeNotReady(w, err)
+		return
+	}
 	if h.operator(r) != nil {
 		writeJSON(w, ptp.OK, map[string]any{"serving": true})
 		return
@@ -138,15 +153,25 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ptp.OK, out)
 }
 
-// healthz answers 200 when the node can serve, 503 with the reason otherwise.
+// healthz is the readiness probe: 200 when the node can serve, 503 with
+// the reason otherwise, both as {code, message, content: Health}.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := h.ready(r.Context()); err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(map[string]any{"ready": false, "reason": err.Error()})
+		writeNotReady(w, err)
 		return
 	}
-	writeJSON(w, ptp.OK, map[string]any{"ready": true})
+	writeJSON(w, ptp.OK, Health{Ready: true})
+}
+
+// writeNotReady answers a probe of a node that cannot serve: HTTP 503,
+// which probes and load balancers understand, in the usual envelope with
+// code E0000000500 (the code table has no "unavailable": its 503 is a
+// routing loop).
+func writeNotReady(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": ptp.SystemError, "message": "not ready: " + err.Error(),
+		"content": Health{Reason: err.Error()}})
 }
 
 // writeJSON answers {code, message, content: v}.

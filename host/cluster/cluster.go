@@ -19,6 +19,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -87,6 +89,12 @@ type NATS struct {
 	Name     string // this replica's name
 	health   *health
 	leases   jetstream.KeyValue
+	logger   *slog.Logger
+
+	closing  atomic.Bool // set by Close: connections closing are not lost
+	lostOnce sync.Once
+	lost     chan struct{} // closed when a connection closed for good
+	lostErr  error         // why; set before lost is closed
 }
 
 // DefaultMaxPayload is the embedded server's max_payload: within the 8 MiB
@@ -114,7 +122,7 @@ func Start(ctx context.Context, cfg Config) (_ *NATS, err error) {
 	if cfg.Replicas < 0 || cfg.Replicas > 5 {
 		return nil, fmt.Errorf("replicas %d: want 1 to 5, or 0 to follow the cluster", cfg.Replicas)
 	}
-	n := &NATS{Name: cfg.Name}
+	n := &NATS{Name: cfg.Name, logger: cfg.Logger, lost: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -126,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (_ *NATS, err error) {
 		if cfg.ClusterListen != "" || len(cfg.ClusterPeers) > 0 {
 			return nil, errors.New("nats: an external NATS (--nats-url) and an embedded cluster (--cluster-listen) exclude each other")
 		}
-		connect = externalConnect(cfg)
+		connect = n.externalConnect(cfg)
 	} else {
 		if size, connect, err = n.embed(cfg); err != nil {
 			return nil, err
@@ -214,7 +222,7 @@ func (n *NATS) embed(cfg Config) (int, func() (*nats.Conn, error), error) {
 		return 0, nil, errors.New("embedded nats: not ready after 30s")
 	}
 	return size, func() (*nats.Conn, error) {
-		o := []nats.Option{nats.InProcessServer(srv), nats.Name("mesh " + cfg.Name), nats.MaxReconnects(-1)}
+		o := append(n.connOptions(cfg), nats.InProcessServer(srv))
 		if user != "" {
 			o = append(o, nats.UserInfo(user, pass))
 		}
@@ -265,10 +273,9 @@ func clusterOpts(opts *server.Options, cfg Config) (int, error) {
 }
 
 // externalConnect connects to the servers of cfg.URL.
-func externalConnect(cfg Config) func() (*nats.Conn, error) {
+func (n *NATS) externalConnect(cfg Config) func() (*nats.Conn, error) {
 	return func() (*nats.Conn, error) {
-		o := []nats.Option{nats.Name("mesh " + cfg.Name), nats.MaxReconnects(-1),
-			nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(false)}
+		o := append(n.connOptions(cfg), nats.RetryOnFailedConnect(false))
 		if cfg.Creds != "" {
 			o = append(o, nats.UserCredentials(cfg.Creds))
 		}
@@ -360,8 +367,8 @@ func (n *NATS) await(ctx context.Context, cfg Config) error {
 // Ready reports whether this replica can serve: connected, and able to
 // store with the cluster's quorum. The answer is cached for a second.
 func (n *NATS) Ready(ctx context.Context) error {
-	if !n.Conn.IsConnected() {
-		return errors.New("nats: not connected")
+	if err := n.connected(); err != nil {
+		return err
 	}
 	if n.Server != nil && !n.Server.JetStreamEnabled() {
 		return errors.New("nats: jetstream disabled")
@@ -369,12 +376,21 @@ func (n *NATS) Ready(ctx context.Context) error {
 	return n.health.ready(ctx)
 }
 
+// closeFlushTimeout bounds the flush of each connection on Close.
+const closeFlushTimeout = 5 * time.Second
+
 // Close flushes and closes the connections, then stops the embedded server
 // and waits for it to finish writing its store.
 func (n *NATS) Close() {
+	n.closing.Store(true)
 	for _, nc := range append([]*nats.Conn{n.Conn}, n.Pool...) {
 		if nc != nil {
-			_ = nc.Flush()
+			// A connection that is down has nothing to flush: waiting for
+			// it would hold a node stopping during an outage for seconds
+			// per connection.
+			if nc.IsConnected() {
+				_ = nc.FlushTimeout(closeFlushTimeout)
+			}
 			nc.Close()
 		}
 	}

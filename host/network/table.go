@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ppcmesh/mesh/host/internal/kvcas"
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -172,7 +173,7 @@ func (t *table) update(ctx context.Context, id string, change func(cur *Route) (
 		} else {
 			rev, err = t.kv.Update(ctx, id, b, rev)
 		}
-		if isConflict(err) {
+		if kvcas.Conflict(err) {
 			continue
 		}
 		if err != nil {
@@ -208,13 +209,6 @@ func (t *table) applied(r Route, rev uint64) *entry {
 	}
 	t.mu.Unlock()
 	return e
-}
-
-// isConflict reports whether a create or update lost to another writer.
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // remove deletes the route to id.

@@ -9,11 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ppcmesh/mesh/host/internal/kvcas"
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
 	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -56,9 +59,10 @@ type Store struct {
 	hosts  []string // names and addresses for the serving certificate
 	cancel context.CancelFunc
 
-	mu  sync.RWMutex
-	cur Identity
-	rev uint64 // revision of cur in the bucket; 0 before the first refresh
+	mu      sync.RWMutex
+	cur     Identity
+	rev     uint64      // revision of cur in the bucket; 0 before the first refresh
+	renames RenameCheck // asked before the node id changes; nil allows every rename
 }
 
 const (
@@ -154,16 +158,96 @@ func (s *Store) Refresh(ctx context.Context, r Refresh) (Public, error) {
 	if (r.RootCrt == "") != (r.RootKey == "") {
 		return Public{}, ptp.Errorf(ptp.BadRequest, "root_crt and root_key go together")
 	}
-	for {
+	for attempt := range refreshTries {
+		if err := s.checkRename(ctx, r.NodeID); err != nil {
+			return Public{}, err
+		}
 		pub, err := s.refresh(ctx, r)
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		var lost *lostRace
+		if !errors.As(err, &lost) {
 			return pub, err
 		}
 		// Another replica refreshed meanwhile: start again from its identity.
-		if err := s.reload(ctx); err != nil {
+		if err := s.catchUp(ctx, lost.rev, attempt); err != nil {
 			return Public{}, err
 		}
 	}
+	return Public{}, ptp.Errorf(ptp.SystemError, "identity changed %d times while being refreshed: try again", refreshTries)
+}
+
+const (
+	refreshTries = 16                   // compare-and-swap attempts of one refresh
+	catchUpTries = 20                   // reads while waiting to see the write that won
+	catchUpPause = 5 * time.Millisecond // between two of them
+	retrySpread  = 10 * time.Millisecond
+)
+
+// lostRace says a refresh made over revision rev lost its compare-and-swap
+// to another writer.
+type lostRace struct{ rev uint64 }
+
+func (e *lostRace) Error() string { return fmt.Sprintf("identity changed after revision %d", e.rev) }
+
+// catchUp waits, boundedly, until this replica knows an identity newer than
+// revision lost — a read of a replicated bucket may be served by a follower
+// that has not yet seen the write that won — then pauses a random while
+// that grows with attempt, so that writers racing again spread out.
+func (s *Store) catchUp(ctx context.Context, lost uint64, attempt int) error {
+	for range catchUpTries {
+		if err := s.reload(ctx); err != nil {
+			return err
+		}
+		if s.revision() > lost {
+			break
+		}
+		if err := pause(ctx, catchUpPause); err != nil {
+			return err
+		}
+	}
+	return pause(ctx, rand.N(retrySpread*time.Duration(attempt+1)))
+}
+
+// revision is the bucket revision of the identity this replica knows.
+func (s *Store) revision() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RenameCheck says whether the node may leave node id from, e.g. because
+// nothing is queued under it any more; a non-nil error refuses the rename
+// and is what the caller is told.
+type RenameCheck func(ctx context.Context, from string) error
+
+// CheckRenames makes every refresh that changes the node id ask check
+// first. Call it before the node serves.
+func (s *Store) CheckRenames(check RenameCheck) {
+	s.mu.Lock()
+	s.renames = check
+	s.mu.Unlock()
+}
+
+// checkRename asks the rename check when to differs from the current id.
+func (s *Store) checkRename(ctx context.Context, to string) error {
+	s.mu.RLock()
+	from, check := s.cur.NodeID, s.renames
+	s.mu.RUnlock()
+	if check == nil || from == to {
+		return nil
+	}
+	return check(ctx, from)
 }
 
 // reload reads the stored identity.
@@ -204,8 +288,8 @@ func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
 	} else {
 		rev, err = s.kv.Update(ctx, key, b, s.rev)
 	}
-	if isConflict(err) {
-		return Public{}, jetstream.ErrKeyExists
+	if kvcas.Conflict(err) {
+		return Public{}, &lostRace{rev: s.rev}
 	}
 	if err != nil {
 		return Public{}, fmt.Errorf("store identity: %w", err)
@@ -214,13 +298,6 @@ func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
 		s.cur, s.rev = next, rev
 	}
 	return next.public(), nil
-}
-
-// isConflict reports whether a create or update lost to another writer.
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 func (id *Identity) setRoot(r Refresh) error {

@@ -1,0 +1,74 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// homeLockName is the file in the home that the running node holds locked
+// for its whole life, with its pid in it.
+const homeLockName = "mesh.lock"
+
+// errHomeLocked says another open file holds the lock.
+var errHomeLocked = errors.New("locked")
+
+// homeLock is the exclusive hold of one node on its home: two nodes on one
+// home would each run a NATS store in the same directory, and messages one
+// acknowledged would never be poppable.
+type homeLock struct{ f *os.File }
+
+// lockHome takes the home's lock, or says which process holds it.
+func lockHome(home string) (*homeLock, error) {
+	path := filepath.Join(home, homeLockName)
+	// os.OpenFile opens with O_CLOEXEC: a child process never inherits the lock.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock home %s: %w", home, err)
+	}
+	if err := flock(f); err != nil {
+		defer f.Close()
+		if errors.Is(err, errHomeLocked) {
+			return nil, fmt.Errorf("home %s is in use by %s (it holds %s): stop it, or give this node another --home",
+				home, holder(f), path)
+		}
+		return nil, fmt.Errorf("lock home %s: %w", home, err)
+	}
+	if err := writePid(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock home %s: write pid: %w", home, err)
+	}
+	return &homeLock{f: f}, nil
+}
+
+// writePid makes the lock file say which process holds it.
+func writePid(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return err
+}
+
+// holder names the process whose pid the lock file holds.
+func holder(f *os.File) string {
+	b, _ := io.ReadAll(io.LimitReader(f, 32))
+	pid := strings.TrimSpace(string(b))
+	if _, err := strconv.Atoi(pid); err != nil {
+		return "another process (pid not yet written)"
+	}
+	return "process " + pid
+}
+
+// release lets another node open the home.
+func (l *homeLock) release() {
+	if l != nil && l.f != nil {
+		_ = funlock(l.f)
+		_ = l.f.Close()
+		l.f = nil
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package host
+
+import "os"
+
+// flock is not available here: the home is not locked, and running two
+// nodes on one home is the operator's mistake to avoid.
+func flock(*os.File) error { return nil }
+
+// funlock has nothing to release.
+func funlock(*os.File) error { return nil }
