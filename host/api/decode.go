@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -83,11 +84,19 @@ type chanBody struct {
 	Timeout  int64             `json:"timeout"`
 }
 
+// errNoPayload refuses a JSON push that names no payload: an empty message
+// is sent as one, so that a forgotten field is never stored as 0 bytes.
+var errNoPayload = ptp.Errorf(ptp.BadRequest, `payload is missing; send "payload":"" for an empty message`)
+
 // decodeJSON reads a JSON chan body into a Request for method m. An empty
-// body is an empty request.
+// body is an empty request, except for a push, which needs its payload
+// ("payload" or "content", "" for an empty message).
 func decodeJSON(m ptp.Method, body []byte) (Request, error) {
 	r := Request{Method: m}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if m == ptp.Push {
+			return r, errNoPayload
+		}
 		return r, nil
 	}
 	var b chanBody
@@ -99,6 +108,9 @@ func decodeJSON(m ptp.Method, body []byte) (Request, error) {
 	if r.Payload == nil {
 		r.Payload = b.Content
 	}
+	if m == ptp.Push && r.Payload == nil { // encoding/json leaves nil only when absent or null
+		return r, errNoPayload
+	}
 	return r, nil
 }
 
@@ -107,7 +119,7 @@ func jsonProblem(err error) string {
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %q must be %s, not %s", te.Field, kind(te.Type.String()), te.Value)
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func kind(goType string) string {
@@ -331,19 +343,26 @@ func decodeEnvelope(body []byte) (Request, error) {
 	if md == nil {
 		md = messageMetadata(env.Metadata)
 	}
+	if in.Payload == nil {
+		// The older Mesh writes its PushInbound with omitempty (protoc-gen-go
+		// tags): no "payload" there is its empty message, as in protobuf.
+		in.Payload = []byte{}
+	}
 	return Request{Method: ptp.Push, Topic: in.Topic, Payload: in.Payload, Metadata: md}, nil
 }
 
-// strictJSON decodes one JSON object into v, refusing unknown fields and
-// trailing data.
+// strictJSON decodes one JSON value into v, refusing unknown fields and
+// anything after the value. It is the one decoder of control bodies (see
+// boundedOp) and of the older Mesh's envelope; the PTP chan bodies stay
+// lenient (decodeJSON), since peers' and clients' fields vary.
 func strictJSON(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		return err
 	}
-	if d.More() {
-		return ptp.Errorf(ptp.BadRequest, "trailing data after the JSON object")
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply := replyWriter(uri == "" && r.Header.Get(ptp.HeaderForm) == "" && r.Header.Get(ptp.HeaderTopic) != "")
-	body, err := readBody(w, r, h.maxBody)
+	body, err := readEncoded(w, r, h.maxBody)
 	if err != nil {
 		reply(w, r, fail(err))
 		return
@@ -58,18 +58,47 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 // readChan decodes a chan request: raw bytes when the body is
 // application/octet-stream (topic in x-ptp-topic), JSON otherwise.
 func (h *Handler) readChan(w http.ResponseWriter, r *http.Request, m ptp.Method) (Request, error) {
-	body, err := readBody(w, r, h.maxBody)
+	raw := isRaw(r.Header.Get("Content-Type"))
+	var body []byte
+	var err error
+	if raw {
+		body, err = readBody(w, r, h.maxBody)
+	} else {
+		body, err = readEncoded(w, r, h.maxBody)
+	}
 	if err != nil {
 		return Request{}, err
 	}
 	var req Request
-	if isRaw(r.Header.Get("Content-Type")) {
+	if raw {
 		req = Request{Method: m, Payload: body}
 	} else if req, err = decodeJSON(m, body); err != nil {
 		return req, err
 	}
 	req.Conn = connOf(r.Context())
 	return req, applyHeaders(r.Header.Get, &req)
+}
+
+// envelopeRoom is what a body may hold besides its payload: the JSON
+// around it, the topic, the metadata (see queue.MaxMetadataBytes).
+const envelopeRoom = 64 << 10
+
+// encodedLimit is the largest body that can carry a payload of max bytes
+// in base64 (JSON bodies, invoke forms): the payload rule (checkPayload)
+// then holds on every transport alike — a message of up to --max-message
+// bytes is stored however it came, one byte more is refused with 413.
+func encodedLimit(max int64) int64 {
+	return (max+2)/3*4 + envelopeRoom
+}
+
+// readEncoded reads a body that carries a payload of at most max bytes
+// encoded (see encodedLimit).
+func readEncoded(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	body, err := readBody(w, r, encodedLimit(max))
+	if c, msg := ptp.Describe(err); c == ptp.TooLarge {
+		return nil, ptp.Errorf(ptp.TooLarge, "%s: room for a payload of at most %d bytes (--max-message) in base64, and its envelope", msg, max)
+	}
+	return body, err
 }
 
 // readBody reads the whole body, refusing more than max bytes with 413 and

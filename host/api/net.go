@@ -61,9 +61,7 @@ func boundedOp[T, R any](what string, limit int64, op func(context.Context, T) (
 		var req T
 		body, err := readBody(w, r, limit)
 		if err == nil {
-			if err = json.Unmarshal(body, &req); err != nil {
-				err = ptp.Errorf(ptp.BadRequest, "body is not a valid %s: %v", what, jsonProblem(err))
-			}
+			err = decodeControl(what, body, &req)
 		}
 		if err != nil {
 			answer(w, r, nil, err)
@@ -74,14 +72,31 @@ func boundedOp[T, R any](what string, limit int64, op func(context.Context, T) (
 	}
 }
 
+// decodeControl is the one decoder of control bodies: strict, so that a
+// misspelt field ({"adress": …}) is refused with 400 naming it rather than
+// ignored (it made a route with no address), as is anything after the
+// JSON value.
+func decodeControl(what string, body []byte, v any) error {
+	if err := strictJSON(body, v); err != nil {
+		return ptp.Errorf(ptp.BadRequest, "body is not a valid %s: %v", what, jsonProblem(err))
+	}
+	return nil
+}
+
 // byKey serves a call on one thing, named by the string field key of the
-// body ({"node_id": …} for a route, {"name": …} for a plugin).
+// body ({"node_id": …} for a route, {"name": …} for a plugin), its only
+// field.
 func byKey[R any](key string, op func(context.Context, string) (R, error)) http.HandlerFunc {
-	return jsonOp("request", func(ctx context.Context, b map[string]any) (R, error) {
-		id, _ := b[key].(string)
-		if id == "" {
-			var zero R
-			return zero, ptp.Errorf(ptp.BadRequest, "missing %s", key)
+	return jsonOp("request", func(ctx context.Context, b map[string]json.RawMessage) (R, error) {
+		var zero R
+		for k := range b {
+			if k != key {
+				return zero, ptp.Errorf(ptp.BadRequest, "body is not a valid request: unknown field %q (the one field is %q)", k, key)
+			}
+		}
+		var id string
+		if err := json.Unmarshal(b[key], &id); err != nil || id == "" {
+			return zero, ptp.Errorf(ptp.BadRequest, "missing %s: send {%q: \"…\"}, a non-empty string", key, key)
 		}
 		return op(ctx, id)
 	})

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,8 +26,8 @@ func (h *Handler) pluginRoutes(control chi.Router) {
 			return
 		}
 		var req plugin.InstallRequest
-		if err := json.Unmarshal(body, &req); err != nil {
-			answer(w, r, nil, ptp.Errorf(ptp.BadRequest, "body is not a valid install request: %v", jsonProblem(err)))
+		if err := decodeControl("install request", body, &req); err != nil {
+			answer(w, r, nil, err)
 			return
 		}
 		rec, err := reg.Install(r.Context(), req)

@@ -58,7 +58,7 @@ type Limits struct {
 	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
 	MaxPopWait     time.Duration // longest pop wait; longer timeouts are clamped to it; default DefaultMaxPopWait
 	Logger         *slog.Logger  // where clamped pop timeouts are told; nil: nowhere
-	MaxBody        int64         // largest answer read from a route's upstream; default 128 MiB
+	MaxBody        int64         // largest message payload stored or forwarded (--max-message), on every transport, and largest answer read from a route's upstream; default 128 MiB
 	Pops           *PopLimiter   // bounds the pops waiting at once; nil: no bound
 }
 
@@ -95,10 +95,10 @@ func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins
 // Do carries out r: for a container, on this node's queues or by forwarding
 // a push to the partner it targets; for a partner, only a push to this node.
 func (s *Service) Do(ctx context.Context, r Request) Reply {
-	if err := checkRequest(r); err != nil {
+	r.Metadata = messageMetadata(r.Metadata) // reserved headers are the node's to set
+	if err := checkRequest(r, s.limits.MaxBody); err != nil {
 		return fail(err)
 	}
-	r.Metadata = messageMetadata(r.Metadata) // reserved headers are the node's to set
 	partner, err := s.caller(r)
 	if err != nil {
 		return fail(err)
@@ -120,6 +120,9 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	}
 	if partner != "" && r.Codec != "" {
 		p, err := s.plugins.Decode(ctx, r.Codec, r.Payload)
+		if err == nil {
+			err = checkPayload(p, s.limits.MaxBody, "decoded by "+r.Codec)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -255,15 +258,56 @@ func (s *Service) authorize(ctx context.Context, r *Request, partner string, id 
 	return nil
 }
 
-// checkRequest checks what every request needs.
-func checkRequest(r Request) error {
+// checkRequest checks what every request needs, and bounds everything in
+// it that reaches NATS or a partner (see queue's limits), before anything
+// is stored or forwarded: every transport's request passes here.
+func checkRequest(r Request, maxPayload int64) error {
 	if r.Session == "" {
 		return ptp.Errorf(ptp.BadRequest, "missing session id: set header %s", ptp.HeaderSessionID)
 	}
 	if r.Topic == "" && r.Method != ptp.Release {
 		return ptp.Errorf(ptp.BadRequest, "missing topic: set it in the body or header %s", ptp.HeaderTopic)
 	}
+	if err := checkIDs(r); err != nil {
+		return err
+	}
+	if r.Method != ptp.Push {
+		return nil
+	}
+	if err := checkPayload(r.Payload, maxPayload, ""); err != nil {
+		return err
+	}
+	return queue.CheckMetadata(r.Metadata)
+}
+
+// checkIDs bounds r's identifiers, each named with the header that sets it.
+func checkIDs(r Request) error {
+	for _, f := range [...]struct{ name, v string }{
+		{"session id (" + ptp.HeaderSessionID + ")", r.Session},
+		{"topic", r.Topic},
+		{"target node id (" + ptp.HeaderTargetNodeID + ")", r.TargetNode},
+		{"target inst id (" + ptp.HeaderTargetInstID + ")", r.TargetInst},
+		{"source node id (" + ptp.HeaderSourceNodeID + ")", r.Source},
+		{"message id (" + ptp.HeaderMessageID + ")", r.MessageID},
+		{"codec (" + ptp.HeaderCodec + ")", r.Codec},
+	} {
+		if err := queue.CheckID(f.name, f.v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// checkPayload is the one payload rule of every transport: a message of
+// more than max bytes (the node's --max-message) is refused with 413.
+func checkPayload(p []byte, max int64, how string) error {
+	if int64(len(p)) <= max {
+		return nil
+	}
+	if how != "" {
+		how = " " + how
+	}
+	return ptp.Errorf(ptp.TooLarge, "payload%s of %d bytes exceeds the limit of %d bytes (--max-message)", how, len(p), max)
 }
 
 func isLocal(r Request, id node.Identity) bool {
@@ -280,6 +324,9 @@ func found(m *queue.Message, err error) Reply {
 	r := Reply{Code: ptp.OK, Message: ptp.OK.Message()}
 	if m != nil {
 		r.Payload = m.Payload
+		if r.Payload == nil {
+			r.Payload = []byte{} // a 0-byte message shows as one: "content":"", unlike a pop that timed out
+		}
 		r.Metadata = make(map[string]string, len(m.Metadata)+1)
 		for k, v := range m.Metadata {
 			r.Metadata[k] = v

@@ -44,6 +44,9 @@ func (c *HTTP) Push(topic string, payload []byte) (ptp.Code, error) {
 		_, code, err := c.do("push", topic, payload, "application/octet-stream", 0)
 		return code, err
 	}
+	if payload == nil {
+		payload = []byte{} // "payload":"", an empty message; null is refused as a missing payload
+	}
 	body, _ := json.Marshal(map[string]any{"topic": topic, "payload": payload})
 	_, code, err := c.do("push", topic, body, "application/json", 0)
 	return code, err

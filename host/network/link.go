@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,12 +256,25 @@ func (s *stream) forget(o *openStream) {
 
 // answered turns the code the partner answered with into an error that
 // names the partner.
+// A partner's reply is relayed only as what the code table knows: its
+// message is made valid UTF-8 and bounded (it goes into the caller's
+// protobuf or JSON reply), and a code outside the table is answered as 600.
 func (l *link) answered(c ptp.Code, msg string) error {
 	if c == ptp.OK {
 		return nil
 	}
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if len(msg) > maxPeerMessage {
+		msg = strings.ToValidUTF8(msg[:maxPeerMessage], "") + "…"
+	}
+	if !c.Known() {
+		return ptp.Errorf(ptp.Incompatible, "partner %s answered unknown code %q: %s", l.node, strings.ToValidUTF8(string(c), "\uFFFD"), msg)
+	}
 	return ptp.Errorf(c, "partner %s: %s", l.node, msg)
 }
+
+// maxPeerMessage bounds the partner's message relayed to a caller.
+const maxPeerMessage = 1 << 10
 
 // transportError is a failure to reach the partner at all.
 type transportError struct{ err error }

@@ -82,6 +82,13 @@ func Codes() []Code {
 	return out
 }
 
+// Known reports whether c is a code of the table. A code a peer sends that
+// is not in it must not reach a caller as it came (it would map to 500).
+func (c Code) Known() bool {
+	_, ok := table[c]
+	return ok
+}
+
 func (c Code) row() codeRow {
 	if s, ok := table[c]; ok {
 		return s
