@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,12 +18,20 @@ import (
 // command line, against a running node.
 func chanCmd() *cobra.Command {
 	var c chanCall
-	cmd := &cobra.Command{
+	cmd := groupCmd(&cobra.Command{
 		Use:   "chan",
 		Short: "Push, pop, peek and release messages on a running node",
-	}
+	})
 	c.endpoint = endpointFlags(cmd.PersistentFlags())
 	c.token = secretFlags(cmd.PersistentFlags(), "container-token", "MESH_CONTAINER_TOKEN", "container token, for a node that does not admit this machine's network")
+	c.ptpToken = ptpTokenFlags(cmd.PersistentFlags())
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if c.output != "" && c.output != "raw" && c.output != "json" {
+			return fmt.Errorf("output %q: want raw or json", c.output)
+		}
+		_, err := c.parsed()
+		return err
+	}
 	cmd.PersistentFlags().StringVar(&c.session, "session", "", "session id (required)")
 	_ = cmd.MarkPersistentFlagRequired("session")
 
@@ -48,21 +58,29 @@ func chanCmd() *cobra.Command {
 	pop := &cobra.Command{
 		Use:   "pop TOPIC",
 		Short: "Pop the head of TOPIC to standard output, waiting up to --timeout ms",
-		Args:  cobra.ExactArgs(1),
+		Long: `pop prints the payload of the message it pops, and exits 0 — also for a
+message of 0 bytes. When no message comes within --timeout it prints
+"no message within WAIT" on standard error and exits 3. With -o json it
+prints the popped message as one JSON line: {"topic","id","size","payload"}
+(payload in base64).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.OutOrStdout())(c.client().Pop(args[0], timeout))
+			wait := time.Duration(timeout) * time.Millisecond
+			return c.write(cmd.OutOrStdout(), args[0], "within "+wait.String())(c.client().Pop(args[0], timeout))
 		},
 	}
 	pop.Flags().IntVar(&timeout, "timeout", 5000, "milliseconds to wait for a message")
+	pop.Flags().StringVarP(&c.output, "output", "o", "raw", "raw (the payload's bytes) or json (one line)")
 
 	peek := &cobra.Command{
 		Use:   "peek TOPIC",
-		Short: "Print the head of TOPIC without removing it",
+		Short: "Print the head of TOPIC without removing it (exit 3 when there is none)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.OutOrStdout())(c.client().Peek(args[0]))
+			return c.write(cmd.OutOrStdout(), args[0], "queued")(c.client().Peek(args[0]))
 		},
 	}
+	peek.Flags().StringVarP(&c.output, "output", "o", "raw", "raw (the payload's bytes) or json (one line)")
 	release := &cobra.Command{
 		Use:   "release [TOPIC]",
 		Short: "Drop TOPIC, or the whole session",
@@ -90,8 +108,9 @@ func pushData(cmd *cobra.Command, args []string, file string) ([]byte, error) {
 // message and, on a push to a partner, the delivery outcome.
 type chanCall struct {
 	*endpoint
-	token           *secret
+	token, ptpToken *secret
 	session, target string
+	output          string // of pop and peek: raw or json
 	reply           http.Header
 }
 
@@ -100,8 +119,8 @@ func (c *chanCall) client() *client.HTTP {
 		Client: &http.Client{Transport: c}}
 }
 
-// RoundTrip sends req with the container token, if any, and keeps the
-// reply's headers.
+// RoundTrip sends req with the container token and the x-ptp-token, if
+// any, and keeps the reply's headers.
 func (c *chanCall) RoundTrip(req *http.Request) (*http.Response, error) {
 	tr, err := c.transport()
 	if err != nil {
@@ -111,18 +130,38 @@ func (c *chanCall) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token != "" {
-		if err := c.checkToken("container token"); err != nil {
-			return nil, err
-		}
-		req = req.Clone(req.Context())
-		req.Header.Set("Authorization", "Bearer "+token)
+	if req, err = c.withTokens(req, token); err != nil {
+		return nil, err
 	}
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
 		c.reply = resp.Header
 	}
 	return resp, err
+}
+
+// withTokens is req with the container token (as a bearer token) and the
+// x-ptp-token, those that are set; neither goes in plaintext to another
+// machine unless forced.
+func (c *chanCall) withTokens(req *http.Request, container string) (*http.Request, error) {
+	ptpToken, err := c.ptpToken.value()
+	if err != nil || (container == "" && ptpToken == "") {
+		return req, err
+	}
+	req = req.Clone(req.Context())
+	if container != "" {
+		if err := c.checkToken("container token"); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+container)
+	}
+	if ptpToken != "" {
+		if err := c.checkToken("ptp token"); err != nil {
+			return nil, err
+		}
+		req.Header.Set(ptp.HeaderToken, ptpToken)
+	}
+	return req, nil
 }
 
 // check turns a reply code into the command's error, with the node's message.
@@ -154,11 +193,35 @@ func (c *chanCall) delivery(w io.Writer) error {
 	}
 }
 
-// write prints a popped or peeked payload; an empty queue prints nothing.
-func (c *chanCall) write(w io.Writer) func([]byte, ptp.Code, error) error {
+// errNoMessage is a pop that timed out or a peek of an empty topic: the
+// command exits with status 3, so that a script can tell it from a message
+// of 0 bytes (status 0).
+func errNoMessage(what string) error {
+	return exitError{status: 3, err: fmt.Errorf("no message %s", what)}
+}
+
+// popped is a popped or peeked message as -o json prints it, one a line.
+type popped struct {
+	Topic   string `json:"topic"`
+	ID      string `json:"id"`
+	Size    int    `json:"size"`
+	Payload []byte `json:"payload"`
+}
+
+// write prints a popped or peeked payload: its bytes, or with -o json one
+// JSON line. No message (the reply carries no message id) is errNoMessage;
+// none says when ("within 5s").
+func (c *chanCall) write(w io.Writer, topic, none string) func([]byte, ptp.Code, error) error {
 	return func(p []byte, code ptp.Code, err error) error {
 		if err := c.check(code, err); err != nil {
 			return err
+		}
+		id := c.reply.Get(ptp.HeaderMessageID)
+		switch {
+		case id == "" && len(p) == 0:
+			return errNoMessage(none)
+		case c.output == "json":
+			return json.NewEncoder(w).Encode(popped{Topic: topic, ID: id, Size: len(p), Payload: p})
 		}
 		_, err = w.Write(p)
 		return err

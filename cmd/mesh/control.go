@@ -55,7 +55,8 @@ func controlFlags(cmd *cobra.Command) *control {
 		if c.output != "table" && c.output != "json" {
 			return fmt.Errorf("output %q: want table or json", c.output)
 		}
-		return nil
+		_, err := c.parsed()
+		return err
 	}
 	return c
 }
@@ -73,6 +74,10 @@ func (c *control) call(ctx context.Context, path string, body, out any) error {
 		}
 		method, rd = http.MethodPost, bytes.NewReader(b)
 	}
+	tr, err := c.transport()
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
 	if err != nil {
 		return fmt.Errorf("node address %q: %w", c.addr, err)
@@ -89,10 +94,6 @@ func (c *control) call(ctx context.Context, path string, body, out any) error {
 			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	tr, err := c.transport()
-	if err != nil {
-		return err
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -13,9 +14,9 @@ import (
 	"github.com/ppcmesh/mesh/host/network"
 )
 
-// endpoint is the running node a client command talks to: --addr, as
-// host:port (plain HTTP) or https://host:port (TLS, the node's certificate
-// checked against --ca), and whether a token may cross plain HTTP.
+// endpoint is the running node a client command talks to: --addr (see
+// parseAddr; https:// for TLS, the node's certificate checked against --ca),
+// and whether a token may cross plain HTTP.
 type endpoint struct {
 	addr  string
 	ca    string
@@ -26,31 +27,81 @@ type endpoint struct {
 
 // endpointFlags adds --addr, --ca and --plaintext-token to f.
 func endpointFlags(f *pflag.FlagSet) *endpoint {
-	e := &endpoint{}
-	f.StringVar(&e.addr, "addr", nodeAddr(), addrUsage+"; https://host:port for TLS")
+	e := &endpoint{addr: nodeAddr()}
+	f.Var(addrFlag{&e.addr}, "addr", addrUsage+"; https://host:port for TLS")
 	f.StringVar(&e.ca, "ca", os.Getenv("MESH_CA"), "PEM file of the node's root certificate, to check it over https:// (env MESH_CA)")
 	f.BoolVar(&e.force, "plaintext-token", false, "send a token over plain http:// to a node that is not on this machine (it can be read on the way)")
 	return e
 }
 
-// url is the address of path on the node.
-func (e *endpoint) url(path string) string {
-	if e.isTLS() {
-		return strings.TrimSuffix(e.addr, "/") + path
-	}
-	return "http://" + strings.TrimPrefix(e.addr, "http://") + path
+// nodeURL is a node address as parseAddr reads it.
+type nodeURL struct {
+	scheme   string // http or https
+	hostPort string
 }
 
-func (e *endpoint) isTLS() bool { return strings.HasPrefix(e.addr, "https://") }
+// parseAddr reads a node address: host:port or http://host:port (plain
+// HTTP), https://host:port (TLS). The port is required: a bare host would
+// otherwise dial port 80, where no node listens by default (7304 does).
+func parseAddr(s string) (nodeURL, error) {
+	u := nodeURL{scheme: "http", hostPort: strings.TrimSpace(s)}
+	if scheme, rest, ok := strings.Cut(u.hostPort, "://"); ok {
+		if scheme != "http" && scheme != "https" {
+			return u, fmt.Errorf("node address %q: scheme %q: want host:port, http://host:port or https://host:port", s, scheme)
+		}
+		u.scheme, u.hostPort = scheme, strings.TrimSuffix(rest, "/")
+	}
+	if strings.ContainsAny(u.hostPort, "/?#@") {
+		return u, fmt.Errorf("node address %q: want host:port, without a path, query or user", s)
+	}
+	host, port, err := net.SplitHostPort(u.hostPort)
+	if err != nil {
+		return u, fmt.Errorf("node address %q has no port: give host:port (a node listens on 7304 unless --listen says otherwise)", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return u, fmt.Errorf("node address %q: want host:port with a host and a port from 1 to 65535", s)
+	}
+	return u, nil
+}
+
+// addrFlag is a --addr flag: checked by parseAddr when given.
+type addrFlag struct{ addr *string }
+
+// String is the address held.
+func (a addrFlag) String() string {
+	if a.addr == nil {
+		return ""
+	}
+	return *a.addr
+}
+
+// Set checks v and keeps it.
+func (a addrFlag) Set(v string) error {
+	if _, err := parseAddr(v); err != nil {
+		return err
+	}
+	*a.addr = v
+	return nil
+}
+
+// Type names the flag's value in help.
+func (addrFlag) Type() string { return "address" }
+
+// parsed is e.addr read by parseAddr (a default from MESH_ADDRESS is checked
+// here, when it is used).
+func (e *endpoint) parsed() (nodeURL, error) { return parseAddr(e.addr) }
+
+// url is the address of path on the node; check parsed first for the error
+// of a bad address.
+func (e *endpoint) url(path string) string {
+	u, _ := e.parsed()
+	return u.scheme + "://" + u.hostPort + path
+}
+
+func (e *endpoint) isTLS() bool { u, _ := e.parsed(); return u.scheme == "https" }
 
 // hostPort is the node's host:port, without a scheme.
-func (e *endpoint) hostPort() string {
-	_, hp, ok := strings.Cut(e.addr, "://")
-	if !ok {
-		return e.addr
-	}
-	return hp
-}
+func (e *endpoint) hostPort() string { u, _ := e.parsed(); return u.hostPort }
 
 // checkToken refuses to send a token in plaintext to another machine
 // unless forced.
@@ -74,6 +125,9 @@ func (e *endpoint) checkToken(flag string) error {
 func (e *endpoint) transport() (*http.Transport, error) {
 	if e.tr != nil {
 		return e.tr, nil
+	}
+	if _, err := e.parsed(); err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if e.isTLS() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/ppcmesh/mesh/host/client"
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -21,26 +25,29 @@ import (
 
 // loadResult is what `mesh load` reports.
 type loadResult struct {
-	Transport   string  `json:"transport"`
-	Size        int     `json:"size_bytes"`
-	Concurrency int     `json:"concurrency"`
-	Sent        int64   `json:"sent"`
-	Received    int64   `json:"received"`
-	Errors      int64   `json:"errors"`
-	OutOfOrder  int64   `json:"out_of_order"`
-	Seconds     float64 `json:"seconds"`
-	MsgsPerSec  float64 `json:"msgs_per_s"`
-	MBPerSec    float64 `json:"mb_per_s"`
-	P50ms       float64 `json:"p50_ms"`
-	P99ms       float64 `json:"p99_ms"`
+	Transport   string      `json:"transport"`
+	Size        int         `json:"size_bytes"`
+	Concurrency int         `json:"concurrency"`
+	Sent        int64       `json:"sent"`
+	Received    int64       `json:"received"`
+	Errors      int64       `json:"errors"`
+	OutOfOrder  int64       `json:"out_of_order"`
+	Seconds     float64     `json:"seconds"`
+	MsgsPerSec  float64     `json:"msgs_per_s"`
+	MBPerSec    float64     `json:"mb_per_s"`
+	P50ms       float64     `json:"p50_ms"`
+	P99ms       float64     `json:"p99_ms"`
+	ErrorKinds  []loadError `json:"error_kinds,omitempty"` // the first error of each kind, with its count
 }
 
 func loadCmd() *cobra.Command {
 	var (
-		addr, to, target, transport, size, output string
-		conc, count                               int
-		limit                                     time.Duration
+		target, transport, size, output string
+		conc, count                     int
+		limit                           time.Duration
 	)
+	addr, to := nodeAddr(), ""
+	var token *secret
 	cmd := &cobra.Command{
 		Use:   "load",
 		Short: "Push and pop messages through a running node and report throughput and latency",
@@ -64,7 +71,12 @@ woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 				return fmt.Errorf("--target and --to go together")
 			}
 			session := "load-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			push, release, err := loadClient(addr, transport, session, target, conc)
+			ptpToken, err := token.value()
+			if err != nil {
+				return err
+			}
+			lc := loadConfig{transport: transport, session: session, conc: conc, ptpToken: ptpToken, errs: newErrorKinds()}
+			push, release, err := lc.client(addr, target)
 			if err != nil {
 				return err
 			}
@@ -72,26 +84,20 @@ woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 			pop := push
 			if to != "" {
 				var releaseTo func()
-				if pop, releaseTo, err = loadClient(to, transport, session, "", conc); err != nil {
+				if pop, releaseTo, err = lc.client(to, ""); err != nil {
 					return err
 				}
 				defer releaseTo()
 			}
-			r := runLoad(push, pop, transport, n, conc, count, limit, cmd.ErrOrStderr())
-			if output == "json" {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
-			}
-			printLoad(cmd.OutOrStdout(), r)
-			if r.Errors > 0 || r.Received != r.Sent || r.OutOfOrder > 0 {
-				return fmt.Errorf("%d errors, %d sent, %d received, %d out of order", r.Errors, r.Sent, r.Received, r.OutOfOrder)
-			}
-			return nil
+			r := runLoad(push, pop, lc, n, count, limit, cmd.ErrOrStderr())
+			return reportLoad(cmd, r, output)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", nodeAddr(), addrUsage)
+	f.Var(addrFlag{&addr}, "addr", addrUsage+"; plain HTTP and gRPC only")
 	f.StringVar(&target, "target", "", "push to this woven partner node id (with --to)")
-	f.StringVar(&to, "to", "", "pop at this node address: the partner's (with --target)")
+	f.Var(addrFlag{&to}, "to", "pop at this node address: the partner's (with --target)")
+	token = ptpTokenFlags(f)
 	f.StringVar(&transport, "transport", "grpc", "grpc or http (raw bodies)")
 	f.StringVar(&size, "size", "1KiB", "payload size: bytes, or with KiB/MiB")
 	f.IntVar(&conc, "concurrency", 4, "producers (and as many consumers)")
@@ -101,39 +107,108 @@ woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 	return cmd
 }
 
-// loadClient connects to addr and returns a client on session pushing to
+// reportLoad prints r as a table or JSON, the first error of each kind on
+// standard error, and fails when anything was lost or refused.
+func reportLoad(cmd *cobra.Command, r loadResult, output string) error {
+	for _, k := range r.ErrorKinds {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d× %s: %s\n", k.Count, k.Kind, k.First)
+	}
+	var err error
+	if output == "json" {
+		err = json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+	} else {
+		printLoad(cmd.OutOrStdout(), r)
+	}
+	if err == nil && (r.Errors > 0 || r.Received != r.Sent || r.OutOfOrder > 0) {
+		err = fmt.Errorf("%d errors, %d sent, %d received, %d out of order", r.Errors, r.Sent, r.Received, r.OutOfOrder)
+	}
+	return err
+}
+
+// loadConfig is what every client of one `mesh load` run shares.
+type loadConfig struct {
+	transport, session, ptpToken string
+	conc                         int
+	errs                         *errorKinds
+}
+
+// client connects to addr and returns a client on the session pushing to
 // target (empty: addr's own node), and a function that releases the session
 // and closes the connection.
-func loadClient(addr, transport, session, target string, conc int) (client.Client, func(), error) {
-	h := &client.HTTP{URL: "http://" + addr, Session: session, Raw: true, Target: target,
-		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * conc}}}
-	switch transport {
+func (lc loadConfig) client(addr, target string) (client.Client, func(), error) {
+	u, err := parseAddr(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.scheme != "http" {
+		return nil, nil, fmt.Errorf("node address %q: mesh load speaks plain HTTP and gRPC: give host:port", addr)
+	}
+	h := &client.HTTP{URL: "http://" + u.hostPort, Session: lc.session, Raw: true, Target: target,
+		Client: &http.Client{Transport: replyRecorder{lc.errs, &http.Transport{MaxIdleConnsPerHost: 2 * lc.conc}}}}
+	if lc.ptpToken != "" {
+		h.Headers = map[string]string{ptp.HeaderToken: lc.ptpToken}
+	}
+	switch lc.transport {
 	case "http":
 		return h, func() { _, _ = h.Release("") }, nil
 	case "grpc":
-		cc, err := client.Dial(addr)
+		cc, err := grpc.NewClient(u.hostPort, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
+			grpc.WithUnaryInterceptor(lc.intercept))
 		if err != nil {
 			return nil, nil, err
 		}
-		g := client.NewGRPC(cc, session)
+		g := client.NewGRPC(cc, lc.session)
 		g.Target = target
 		return g, func() { _, _ = h.Release(""); cc.Close() }, nil
 	}
-	return nil, nil, fmt.Errorf("transport %q: want grpc or http", transport)
+	return nil, nil, fmt.Errorf("transport %q: want grpc or http", lc.transport)
 }
 
-func runLoad(push, pop client.Client, transport string, size, conc, count int, limit time.Duration, progress io.Writer) loadResult {
-	r := loadResult{Transport: transport, Size: size, Concurrency: conc}
-	per := count / conc
+// intercept sends the x-ptp-token on every gRPC call and keeps the node's
+// message of a failure reply.
+func (lc loadConfig) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if lc.ptpToken != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, ptp.HeaderToken, lc.ptpToken)
+	}
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if out, ok := reply.(*ptp.TransportOutbound); ok && err == nil && ptp.Code(out.Code) != ptp.OK {
+		lc.errs.message(ptp.Code(out.Code), out.Message)
+	}
+	return err
+}
+
+// replyRecorder is an HTTP transport that keeps the node's message of a
+// failure reply.
+type replyRecorder struct {
+	errs *errorKinds
+	next http.RoundTripper
+}
+
+// RoundTrip sends req and keeps the x-ptp-message of a failure reply.
+func (r replyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err == nil {
+		if code := ptp.Code(resp.Header.Get(ptp.HeaderCode)); code != "" && code != ptp.OK {
+			r.errs.message(code, resp.Header.Get(ptp.HeaderMessage))
+		}
+	}
+	return resp, err
+}
+
+func runLoad(push, pop client.Client, lc loadConfig, size, count int, limit time.Duration, progress io.Writer) loadResult {
+	conc := lc.conc
+	r := loadResult{Transport: lc.transport, Size: size, Concurrency: conc}
 	deadline := time.Now().Add(limit)
 	lat := make([][]time.Duration, conc)
-	var sent, received, errs, disorder atomic.Int64
+	var sent, received, disorder atomic.Int64
 	stop := make(chan struct{})
-	go reportProgress(progress, &sent, &received, stop)
-	var wg sync.WaitGroup
+	var reporter, wg sync.WaitGroup
+	reporter.Go(func() { reportProgress(progress, &sent, &received, stop) })
 	start := time.Now()
 	for i := range conc {
 		topic := fmt.Sprint("load-", i)
+		per := share(count, conc, i)
 		pushed := make(chan struct{}, per)
 		wg.Go(func() {
 			defer close(pushed)
@@ -141,7 +216,7 @@ func runLoad(push, pop client.Client, transport string, size, conc, count int, l
 			for seq := 0; seq < per && time.Now().Before(deadline); seq++ {
 				stamp(p, seq)
 				if code, err := push.Push(topic, p); err != nil || code != ptp.OK {
-					errs.Add(1)
+					lc.errs.add("push", code, err)
 					return
 				}
 				sent.Add(1)
@@ -152,8 +227,11 @@ func runLoad(push, pop client.Client, transport string, size, conc, count int, l
 			next := 0
 			for range pushed {
 				got, code, err := pop.Pop(topic, 30000)
-				if err != nil || code != ptp.OK || len(got) != size {
-					errs.Add(1)
+				if err == nil && code == ptp.OK && len(got) != size {
+					err = fmt.Errorf("popped %d bytes, want %d", len(got), size)
+				}
+				if err != nil || code != ptp.OK {
+					lc.errs.add("pop", code, err)
 					return
 				}
 				seq, at := unstamp(got)
@@ -168,8 +246,13 @@ func runLoad(push, pop client.Client, transport string, size, conc, count int, l
 	}
 	wg.Wait()
 	close(stop)
+	reporter.Wait()
 	r.Seconds = time.Since(start).Seconds()
-	r.Sent, r.Received, r.Errors, r.OutOfOrder = sent.Load(), received.Load(), errs.Load(), disorder.Load()
+	r.Sent, r.Received, r.OutOfOrder = sent.Load(), received.Load(), disorder.Load()
+	r.ErrorKinds = lc.errs.list()
+	for _, k := range r.ErrorKinds {
+		r.Errors += k.Count
+	}
 	r.MsgsPerSec = float64(r.Received) / r.Seconds
 	r.MBPerSec = r.MsgsPerSec * float64(size) / 1e6
 	all := slices.Concat(lat...)
@@ -179,6 +262,16 @@ func runLoad(push, pop client.Client, transport string, size, conc, count int, l
 		r.P99ms = float64(all[len(all)*99/100].Microseconds()) / 1000
 	}
 	return r
+}
+
+// share is producer i's part of count messages among conc producers: count
+// in all, the remainder spread over the first ones.
+func share(count, conc, i int) int {
+	n := count / conc
+	if i < count%conc {
+		n++
+	}
+	return n
 }
 
 // stamp writes a sequence number and the time into the first 16 bytes.
@@ -235,4 +328,62 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("size %q: want bytes, or a number with KiB or MiB", s)
 	}
 	return n * mult, nil
+}
+
+// loadError is one kind of error of a load run: the operation and the code
+// (or the transport error), how often it happened and the first message.
+type loadError struct {
+	Kind  string `json:"kind"`
+	Count int64  `json:"count"`
+	First string `json:"first"`
+}
+
+// errorKinds counts a load run's errors by kind and keeps the first of
+// each. The transports file the node's message of each failure code
+// (message) before the run's goroutines count it (add).
+type errorKinds struct {
+	mu       sync.Mutex
+	kinds    []*loadError
+	messages map[ptp.Code]string // the first message of each failure code
+}
+
+func newErrorKinds() *errorKinds { return &errorKinds{messages: map[ptp.Code]string{}} }
+
+// message keeps the node's first message for code.
+func (e *errorKinds) message(code ptp.Code, msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.messages[code]; !ok {
+		e.messages[code] = msg
+	}
+}
+
+// add counts one failed op: a transport error, or a reply with code.
+func (e *errorKinds) add(op string, code ptp.Code, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	kind, first := op+" "+string(code), ""
+	if err != nil {
+		kind, first = op+" error", err.Error()
+	} else {
+		first = orWord(e.messages[code], code.Message())
+	}
+	for _, k := range e.kinds {
+		if k.Kind == kind {
+			k.Count++
+			return
+		}
+	}
+	e.kinds = append(e.kinds, &loadError{Kind: kind, Count: 1, First: first})
+}
+
+// list is the kinds of error, in the order they first happened.
+func (e *errorKinds) list() []loadError {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]loadError, len(e.kinds))
+	for i, k := range e.kinds {
+		out[i] = *k
+	}
+	return out
 }

@@ -5,12 +5,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,17 +24,35 @@ func main() {
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mesh:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
+// exitError is an error with its own exit status (1 for any other error).
+type exitError struct {
+	status int
+	err    error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// exitStatus is the exit status of a command that failed with err.
+func exitStatus(err error) int {
+	var e exitError
+	if errors.As(err, &e) {
+		return e.status
+	}
+	return 1
+}
+
 func rootCmd() *cobra.Command {
-	root := &cobra.Command{
+	root := groupCmd(&cobra.Command{
 		Use:           "mesh",
 		Short:         "Mesh — the interconnection gateway for privacy computing (PTP/1.0)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-	}
+	})
 	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), statusCmd(), versionCmd())
 	return root
 }
@@ -45,4 +66,29 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "mesh %s (PTP/1.0)\n", version)
 		},
 	}
+}
+
+// groupCmd makes cmd, which only groups subcommands, refuse an unknown one
+// with a non-zero exit and a suggestion, and print its help when given none.
+// (Cobra prints the help of a command without Run and exits 0, whatever
+// follows it.)
+func groupCmd(cmd *cobra.Command) *cobra.Command {
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = unknownSubcommand
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	return cmd
+}
+
+// unknownSubcommand is the Args of a group command: no argument shows the
+// help (flag.ErrHelp); any other is an unknown subcommand. Cobra checks
+// arguments before required flags, so the error is this one.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return pflag.ErrHelp
+	}
+	msg := fmt.Sprintf("unknown command %q for %s", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; Did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return errors.New(msg)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -240,10 +241,18 @@ func TestChanCommands(t *testing.T) {
 		{"", []string{"peek", "t"}, "first"},
 		{"", []string{"pop", "t"}, "first"},
 		{"", []string{"pop", "t"}, "second\x00\xff"},
-		{"", []string{"pop", "t", "--timeout", "10"}, ""},
 		{"", []string{"release"}, ""},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == len(steps)-1 {
+			// An empty queue: the pop times out, prints nothing, and exits 3
+			// (a popped 0-byte message exits 0; see TestPopTellsTimeoutFromEmptyMessage).
+			out, err := mesh("", "pop", "t", "--timeout", "10")
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 3 || out != "" || !strings.Contains(err.Error(), "no message within 10ms") {
+				t.Fatalf("mesh chan pop of an empty queue: %q %v, want exit 3", out, err)
+			}
+		}
 		if out, err := mesh(s.stdin, s.args...); err != nil || out != s.want {
 			t.Fatalf("mesh chan %v: %q %v, want %q", s.args, out, err, s.want)
 		}

@@ -33,6 +33,7 @@ func netCmd() *cobra.Command {
 
 The route is woven once both have acked; an ack with another code is refused.`,
 	}
+	groupCmd(cmd)
 	c := controlFlags(cmd)
 	cmd.AddCommand(netAddCmd(c), netWeaveCmd(c), netAckCmd(c), netListCmd(c), netShowCmd(c),
 		netRemoveCmd(c),

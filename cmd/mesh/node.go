@@ -12,10 +12,10 @@ import (
 // material is ever shown (the API returns no key, and node.Public has no
 // field for one).
 func nodeCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := groupCmd(&cobra.Command{
 		Use:   "node",
 		Short: "Set or show the identity of a running node",
-	}
+	})
 	c := controlFlags(cmd)
 	var req node.Refresh
 	refresh := &cobra.Command{

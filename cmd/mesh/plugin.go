@@ -46,6 +46,7 @@ Secrets a plugin needs (keys, tokens) go in a file, not on the command line:
   mesh plugin enable policy
   mesh plugin remove policy`,
 	}
+	groupCmd(cmd)
 	c := controlFlags(cmd)
 	cmd.AddCommand(pluginInstallCmd(c), pluginListCmd(c), pluginInspectCmd(c), pluginRemoveCmd(c),
 		pluginSwitchCmd(c, "enable", "Load an installed plugin and call it again"),

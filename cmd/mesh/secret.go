@@ -45,3 +45,9 @@ func (s *secret) value() (string, error) {
 	}
 	return v, nil
 }
+
+// ptpTokenFlags adds --ptp-token-file (env MESH_PTP_TOKEN): the
+// x-ptp-token a node's token policy asks containers for.
+func ptpTokenFlags(f *pflag.FlagSet) *secret {
+	return secretFlags(f, "ptp-token", "MESH_PTP_TOKEN", "x-ptp-token, for a node whose token policy asks for one")
+}

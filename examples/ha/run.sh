@@ -49,12 +49,29 @@ all_addrs=$(IFS=,; echo "${addrs[*]}")
 all_peers=$(IFS=,; echo "${peers[*]}")
 
 echo "== starting replicas r1 r2 r3 (state in $home)"
+mkdir -p "$home"
+logged=() # lines each replica's log (kept across runs with HA_HOME) had before this start
 for i in 1 2 3; do
+	logged+=("$(wc -l 2>/dev/null <"$home/r$i.log" || echo 0)")
 	"$mesh" start --home "$home/r$i" --name "r$i" --listen "${addrs[i-1]}" --advertise "$all_addrs" \
 		--cluster-listen "${peers[i-1]}" --cluster-peers "$all_peers" 2>>"$home/r$i.log" &
 	pids+=($!)
 done
 at() { local i=$1; shift; MESH_ADDRESS=${addrs[i-1]} "$mesh" "$@"; }
+# A replica logs listen=ADDR once it holds its port: until then whatever
+# answers there is not this replica, and a replica that exits first found its
+# port taken (bounded: 120 s).
+listening() {
+	awk -v n="${logged[$1 - 1]}" -v want="listen=${addrs[$1 - 1]}" 'NR > n && index($0, want) { found = 1 } END { exit !found }' "$home/r$1.log" 2>/dev/null
+}
+for i in 1 2 3; do
+	for _ in $(seq 1200); do
+		listening "$i" && break
+		kill -0 "${pids[i-1]}" 2>/dev/null || die "r$i exited at start (is ${addrs[i-1]} or ${peers[i-1]} taken?)"
+		sleep 0.1
+	done
+	listening "$i" || die "r$i did not take ${addrs[i-1]} in 120 s"
+done
 for i in 1 2 3; do
 	for _ in $(seq 240); do at "$i" status >/dev/null 2>&1 && break; sleep 0.5; done
 	at "$i" status >/dev/null 2>&1 || die "r$i is not ready after 120 s"

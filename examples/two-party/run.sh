@@ -19,6 +19,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 die() { echo "two-party: $*" >&2; exit 1; }
 
 mesh=${MESH_BIN:-}
@@ -89,7 +90,8 @@ exchange() {
 		[ "$out" = "delivered to node-$to" ] || die "push $i $from→$to: $out"
 	done
 	for i in $(seq -w 1 100); do
-		got=$("at_$to" chan pop --session job-1 --timeout 10000 "from-$from")
+		# (a pop that times out exits 3: no message within 10 s)
+		got=$("at_$to" chan pop --session job-1 --timeout 10000 "from-$from") || die "pop $i at $to: no message within 10 s"
 		[ "$got" = "message $i from $from" ] || die "pop $i at $to: got '$got'"
 		ok=$((ok + 1))
 	done
