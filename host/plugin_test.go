@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +32,7 @@ const (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	plugintest.Cleanup() // the plugins built from source for these tests
+	meshtest.Cleanup()   // and their code, compiled once for every node
 	os.Exit(code)
 }
 
@@ -174,22 +178,26 @@ func TestRouteHandler(t *testing.T) {
 
 // TestHotReplaceUnderLoad: 8 clients push continuously through A to B,
 // with gzip on the route, while the codec is installed again and again
-// with other settings on both nodes. No push fails and none is lost.
+// with other settings on both nodes. No push fails and none is lost, and
+// pushes did overlap the installs: some push finished while one ran.
 func TestHotReplaceUnderLoad(t *testing.T) {
 	gz := plugintest.Build(t, "plugins/gzip")
 	a, b := pair(t, map[string]any{"codec": "gzip"})
 	a.Install(t, "gzip", gz, nil, plugin.Options{}, ptp.OK)
 	b.Install(t, "gzip", gz, nil, plugin.Options{}, ptp.OK)
+	// The workers push until the installs are done; perWorker only bounds
+	// the drain below should the installs be slow.
+	const workers, perWorker = 8, 1000
 	var (
 		stop   atomic.Bool
 		pushed atomic.Int64
 		wg     sync.WaitGroup
-		errs   = make(chan string, 8)
+		errs   = make(chan string, workers)
 	)
-	for w := range 8 {
+	for w := range workers {
 		wg.Go(func() {
 			c := &meshtest.HTTPClient{URL: a.URL, Session: "hot", Target: "node-b", Raw: true}
-			for i := 0; !stop.Load() && i < 5000; i++ {
+			for i := 0; !stop.Load() && i < perWorker; i++ {
 				if code, err := c.Push(fmt.Sprint("w", w), fmt.Appendf(nil, "%d-%d", w, i)); code != ptp.OK {
 					errs <- fmt.Sprintf("worker %d push %d: %s %v", w, i, code, err)
 					return
@@ -198,10 +206,17 @@ func TestHotReplaceUnderLoad(t *testing.T) {
 			}
 		})
 	}
+	meshtest.WaitFor(t, 30*time.Second, "every worker's first push", func() bool { return pushed.Load() >= workers })
+	overlapped := 0
 	for i := range 6 {
 		level := fmt.Sprint(1 + i%9)
-		a.Install(t, "gzip", gz, map[string]string{"level": level}, plugin.Options{Pool: 2 + i%3}, ptp.OK)
-		b.Install(t, "gzip", gz, map[string]string{"level": level}, plugin.Options{Pool: 2 + i%3}, ptp.OK)
+		for _, n := range []*meshtest.Node{a, b} {
+			before := pushed.Load()
+			n.Install(t, "gzip", gz, map[string]string{"level": level}, plugin.Options{Pool: 2 + i%3}, ptp.OK)
+			if pushed.Load() > before {
+				overlapped++ // a push finished during the install: it was in flight across the swap
+			}
+		}
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -209,8 +224,22 @@ func TestHotReplaceUnderLoad(t *testing.T) {
 	for e := range errs {
 		t.Fatal(e)
 	}
+	if overlapped == 0 {
+		t.Fatalf("no push finished during any of the 12 installs (%d pushes): the test did not replace under load", pushed.Load())
+	}
+	popped := drainHot(t, b, workers)
+	if int64(popped) != pushed.Load() || popped == 0 {
+		t.Fatalf("pushed %d, popped %d", pushed.Load(), popped)
+	}
+	t.Logf("%d pushes across 12 installs (%d of them with pushes in flight), none failed or lost", popped, overlapped)
+}
+
+// drainHot pops every worker's topic at b in order, checking each message
+// is the next one that worker pushed, and returns how many it popped.
+func drainHot(t *testing.T, b *meshtest.Node, workers int) int {
+	t.Helper()
 	popped := 0
-	for w := range 8 {
+	for w := range workers {
 		c := &meshtest.HTTPClient{URL: b.URL, Session: "hot", Raw: true}
 		for i := 0; ; i++ {
 			got, code, _ := c.Peek(fmt.Sprint("w", w))
@@ -225,10 +254,7 @@ func TestHotReplaceUnderLoad(t *testing.T) {
 			popped++
 		}
 	}
-	if int64(popped) != pushed.Load() || popped == 0 {
-		t.Fatalf("pushed %d, popped %d", pushed.Load(), popped)
-	}
-	t.Logf("%d pushes across 12 installs, none failed or lost", popped)
+	return popped
 }
 
 // TestHostileCodec: a codec that spins, traps, eats memory or answers
@@ -338,6 +364,54 @@ func TestPluginsSurviveRestart(t *testing.T) {
 	}
 	n.Control(t, "/v1/interconn/plugin/remove", map[string]string{"name": "aes"}, ptp.OK)
 	n.Control(t, "/v1/interconn/plugin/remove", map[string]string{"name": "aes"}, ptp.NotFound)
+}
+
+// TestNodesShareCompiledPlugins: the nodes of a test binary share one
+// compilation cache (meshtest.PluginCache), so a module is compiled once and
+// not once per node. The module is made unique to this run with a custom
+// section, so the first install is a cold compile whatever ran before.
+func TestNodesShareCompiledPlugins(t *testing.T) {
+	gz := readFile(t, plugintest.Build(t, "plugins/gzip"))
+	unique := withCustomSection(gz, "mesh-test", fmt.Appendf(nil, "%s %d", t.Name(), time.Now().UnixNano()))
+	shared := meshtest.PluginCache(t)
+	before := cacheEntries(t, shared)
+	a, b := meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
+	a.Control(t, "/v1/interconn/plugin/install", plugin.InstallRequest{Name: "gz", Wasm: unique}, ptp.OK)
+	if n := cacheEntries(t, shared); n != before+1 {
+		t.Fatalf("after the first install the shared cache holds %d modules, want %d", n, before+1)
+	}
+	b.Control(t, "/v1/interconn/plugin/install", plugin.InstallRequest{Name: "gz", Wasm: unique}, ptp.OK)
+	if n := cacheEntries(t, shared); n != before+1 {
+		t.Fatalf("the second node compiled the module again: the shared cache holds %d, want %d", n, before+1)
+	}
+	if rec := pluginRecord(t, b, "gz"); rec.State != "enabled" || rec.Kind != plugin.Codec {
+		t.Fatalf("the module loaded from the shared cache: %+v", rec)
+	}
+}
+
+// withCustomSection returns wasm with a custom section appended: the same
+// code under other bytes (name and data under 100 bytes together).
+func withCustomSection(wasm []byte, name string, data []byte) []byte {
+	body := append([]byte{byte(len(name))}, name...)
+	body = append(body, data...)
+	out := append(slices.Clone(wasm), 0, byte(len(body)))
+	return append(out, body...)
+}
+
+// cacheEntries counts the compiled modules under a compilation cache.
+func cacheEntries(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func readFile(t *testing.T, path string) []byte {

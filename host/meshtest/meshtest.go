@@ -32,11 +32,15 @@ type Node struct {
 }
 
 // Start runs a node with cfg (Home and Listen default to a temp dir and
-// 127.0.0.1:0) and stops it when the test ends.
+// 127.0.0.1:0, PluginCache to the test binary's shared cache) and stops it
+// when the test ends.
 func Start(tb testing.TB, cfg host.Config) *Node {
 	tb.Helper()
 	if cfg.Home == "" {
 		cfg.Home = tb.TempDir()
+	}
+	if cfg.PluginCache == "" {
+		cfg.PluginCache = PluginCache(tb)
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"

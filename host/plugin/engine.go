@@ -62,6 +62,14 @@ func (e *Engine) runtimeConfig(o Options) wazero.RuntimeConfig {
 		WithCloseOnContextDone(true)
 }
 
+// inspectConfig is runtimeConfig without the memory cap (Inspect reports
+// an oversized module itself, more clearly). It must close on context done
+// like runtimeConfig: wazero keys its cache by the module's bytes and that
+// flag, so the compile Inspect does is the one the plugin then reuses.
+func (e *Engine) inspectConfig() wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfig().WithCompilationCache(e.cache).WithCloseOnContextDone(true)
+}
+
 // moduleConfig gives a guest the real clock and randomness (WASI's defaults
 // are fake), its stderr as log lines, and nothing else.
 func (e *Engine) moduleConfig(name string) wazero.ModuleConfig {
@@ -90,7 +98,7 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte, o Options) (Module, e
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return m, fmt.Errorf("not a WebAssembly module (no \\0asm magic)")
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(e.cache))
+	rt := wazero.NewRuntimeWithConfig(ctx, e.inspectConfig())
 	defer rt.Close(ctx)
 	c, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
