@@ -3,10 +3,15 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -40,7 +45,7 @@ func TestBadHTTPInputGetsACodeAndTheNodeKeepsServing(t *testing.T) {
 		{"missing session", "push", nil, `{"topic":"t","payload":"eA=="}`, ptp.BadRequest, 400},
 		{"missing topic", "pop", s, `{}`, ptp.BadRequest, 400},
 		{"body over the cap", "push", meshtest.Session("bad", "Content-Type", "application/octet-stream", ptp.HeaderTopic, "t"), huge, ptp.TooLarge, 413},
-		{"unknown target node", "push", meshtest.Session("bad", ptp.HeaderTargetNodeID, "nobody"), `{"topic":"t"}`, ptp.NotWoven, 403},
+		{"unknown target node", "push", meshtest.Session("bad", ptp.HeaderTargetNodeID, "nobody"), `{"topic":"t","payload":""}`, ptp.NotWoven, 403},
 		{"invoke without uri", "invoke", s, `{}`, ptp.BadRequest, 400},
 		{"invoke unknown uri", "invoke", meshtest.Session("bad", ptp.HeaderURI, "/v1/interconn/chan/explode"), `{}`, ptp.NoSuchService, 404},
 		{"invoke garbage protobuf", "invoke", meshtest.Session("bad", ptp.HeaderURI, "/org.ppc.ptp.PrivateTransferTransport/push"), []byte{0xff, 0xff, 0xff}, ptp.BadRequest, 400},
@@ -103,22 +108,63 @@ func TestBadGRPCInputGetsACodeAndTheNodeKeepsServing(t *testing.T) {
 	expectServing(t, n)
 }
 
+// TestGarbageConnectionsDoNotHurtTheNode: while connections of junk are
+// held open (a TLS hello cut short waits in the port's sniffer), the node
+// serves others; once the junk's sender is done, the node answers or closes
+// each of them promptly; and it serves on.
 func TestGarbageConnectionsDoNotHurtTheNode(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
-	for _, junk := range [][]byte{
-		{0x16, 0x03, 0x01, 0x00}, // a TLS hello on a plaintext port
-		[]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\x00\x00\x00\x00\x00garbage"),
-		bytes.Repeat([]byte{0}, 4096),
-		[]byte("GET /stats HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
-	} {
-		c, err := net.Dial("tcp", n.Addr)
+	cases := []struct {
+		name, reply string // reply: how the node's answer starts ("" for none)
+		junk        []byte
+	}{
+		{"tls hello cut short", "", []byte{0x16, 0x03, 0x01, 0x00}},
+		{"h2 preface then a bad frame", "", []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\x00\x00\x00\x00\x00garbage")},
+		{"zeros", "", bytes.Repeat([]byte{0}, 4096)},
+		{"negative content length", "HTTP/1.1 400", []byte("GET /stats HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")},
+	}
+	conns := make([]*net.TCPConn, len(cases))
+	for i, c := range cases {
+		conn, err := net.Dial("tcp", n.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = c.Write(junk)
-		_ = c.Close()
+		defer conn.Close()
+		conns[i] = conn.(*net.TCPConn)
+		if _, err := conn.Write(c.junk); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
 	}
 	expectServing(t, n)
+	// The cut-short hello is still waiting in the sniffer (10 s): the node
+	// served the call above beside it, not after it.
+	_ = conns[0].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := conns[0].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the cut-short hello was closed before the node served others beside it: %v", err)
+	}
+	for i, c := range cases {
+		got, err := finish(conns[i])
+		if err != nil {
+			t.Fatalf("%s: the node neither answered nor closed the connection: %v (got %q)", c.name, err, got)
+		}
+		if !strings.HasPrefix(string(got), c.reply) {
+			t.Fatalf("%s: answered %q, want %q…", c.name, got, c.reply)
+		}
+	}
+	expectServing(t, n)
+}
+
+// finish tells the node that c has no more to send and reads what the node
+// answers until it closes the connection (a reset counts as a close); an
+// error means it did not close it within 10 s.
+func finish(c *net.TCPConn) ([]byte, error) {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if errors.Is(err, syscall.ECONNRESET) {
+		err = nil
+	}
+	return got, err
 }
 
 // expectServing checks that the node still answers a push and pop.

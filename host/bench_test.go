@@ -14,21 +14,15 @@ import (
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
-// BenchmarkPushPop measures push→pop on one node: conc producers each push
-// to their own topic while conc consumers pop from them. It reports
-// messages and MB per second and the push→pop latency percentiles.
+// BenchmarkPushPop measures push→pop throughput on one node: conc
+// producers each push to their own topic while conc consumers pop from
+// them; b.N messages in all. Producers run ahead of consumers, so the time
+// a message spends queued says how deep the backlog grew, not how fast one
+// message goes: it is reported as sojourn-p50/p99-ms. The latency of one
+// message is BenchmarkRoundTrip's.
 //
 //	go test ./host -run '^$' -bench PushPop -benchtime 5000x
 func BenchmarkPushPop(b *testing.B) {
-	transports := map[string]func(*meshtest.Node) meshtest.Client{
-		"grpc": func(n *meshtest.Node) meshtest.Client {
-			return meshtest.NewGRPCClient(meshtest.Dial(b, n.Addr), "bench")
-		},
-		"http": func(n *meshtest.Node) meshtest.Client {
-			return &meshtest.HTTPClient{URL: n.URL, Session: "bench", Raw: true,
-				Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-		},
-	}
 	for _, tr := range []string{"grpc", "http"} {
 		for _, c := range []struct {
 			size, conc int
@@ -36,17 +30,62 @@ func BenchmarkPushPop(b *testing.B) {
 			name := fmt.Sprintf("%s/%dKiB/c%d", tr, c.size>>10, c.conc)
 			b.Run(name, func(b *testing.B) {
 				n := meshtest.Start(b, host.Config{})
-				cl := transports[tr](n)
+				cl := benchClient(b, n, tr, "bench")
+				warm(b, cl, 2*c.conc)
 				benchPushPop(b, cl, cl, c.size, c.conc)
 			})
 		}
 	}
 }
 
-// benchPushPop pushes with push and pops with pop; the payload carries its
-// push time, so the latencies are push→pop, end to end.
+// benchClient is a container client of n over transport tr ("grpc" or
+// "http", raw bodies) that keeps enough connections for the benchmarks.
+func benchClient(b *testing.B, n *meshtest.Node, tr, session string) meshtest.Client {
+	if tr == "grpc" {
+		return meshtest.NewGRPCClient(meshtest.Dial(b, n.Addr), session)
+	}
+	return &meshtest.HTTPClient{URL: n.URL, Session: session, Raw: true,
+		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+}
+
+// warm makes callers concurrent push+pop pairs through c before a
+// benchmark's timer starts, so that connection setup (TCP, TLS, the port
+// mux's wait for HTTP/2 settings) is not measured.
+func warm(b *testing.B, c meshtest.Client, callers int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			topic := fmt.Sprint("warm-", i)
+			if code, err := c.Push(topic, []byte("warm")); err != nil || code != ptp.OK {
+				b.Errorf("warm-up push: %s %v", code, err)
+				return
+			}
+			if _, code, err := c.Pop(topic, 5000); err != nil || code != ptp.OK {
+				b.Errorf("warm-up pop: %s %v", code, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// shares splits n operations among k workers, exactly: the first n%k do
+// one more.
+func shares(n, k int) []int {
+	out := make([]int, k)
+	for i := range out {
+		out[i] = n / k
+		if i < n%k {
+			out[i]++
+		}
+	}
+	return out
+}
+
+// benchPushPop pushes b.N messages with push and pops them with pop, over
+// conc topics; the payload carries its push time, so the sojourn times are
+// push→pop, end to end, queueing included.
 func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
-	per := max(b.N/conc, 1)
 	payload := make([]byte, size)
 	lat := make([][]time.Duration, conc)
 	var wg sync.WaitGroup
@@ -54,7 +93,7 @@ func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
-	for i := range conc {
+	for i, per := range shares(b.N, conc) {
 		topic := fmt.Sprint("t", i)
 		wg.Go(func() {
 			p := slices.Clone(payload)
@@ -81,49 +120,68 @@ func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	msgs := float64(per*conc) / elapsed.Seconds()
+	msgs := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(msgs, "msgs/s")
 	b.ReportMetric(msgs*float64(size)/1e6, "MB/s")
-	if len(all) > 0 {
-		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	}
+	reportPercentiles(b, slices.Concat(lat...), "sojourn-")
 }
 
-// BenchmarkRoundTrip measures unloaded latency: one client pushes a message
-// and pops it back, one at a time. p50/p99 are of the push+pop pair.
+// reportPercentiles reports the median and 99th percentile of lat, in ms.
+func reportPercentiles(b *testing.B, lat []time.Duration, prefix string) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, prefix+"p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, prefix+"p99-ms")
+}
+
+// BenchmarkRoundTrip measures latency with one message in flight per
+// worker: each of conc workers pushes a message to its own topic and pops
+// it back before the next; b.N pairs in all. c1 is the unloaded latency.
+// p50/p99 are of the push+pop pair.
 //
 //	go test ./host -run '^$' -bench RoundTrip -benchtime 3000x
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, tr := range []string{"grpc", "http"} {
-		b.Run(tr+"/1KiB", func(b *testing.B) {
-			n := meshtest.Start(b, host.Config{})
-			var c meshtest.Client = &meshtest.HTTPClient{URL: n.URL, Session: "rt", Raw: true}
-			if tr == "grpc" {
-				c = meshtest.NewGRPCClient(meshtest.Dial(b, n.Addr), "rt")
-			}
-			p := make([]byte, 1<<10)
-			lat := make([]time.Duration, 0, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				t0 := time.Now()
-				if code, err := c.Push("t", p); err != nil || code != ptp.OK {
-					b.Fatalf("push: %s %v", code, err)
+		for _, conc := range []int{1, 4} {
+			b.Run(fmt.Sprintf("%s/1KiB/c%d", tr, conc), func(b *testing.B) {
+				n := meshtest.Start(b, host.Config{})
+				c := benchClient(b, n, tr, "rt")
+				warm(b, c, conc)
+				lat := make([][]time.Duration, conc)
+				var wg sync.WaitGroup
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i, per := range shares(b.N, conc) {
+					wg.Go(func() { lat[i] = roundTrips(b, c, fmt.Sprint("t", i), per) })
 				}
-				if got, code, err := c.Pop("t", 5000); err != nil || code != ptp.OK || len(got) != len(p) {
-					b.Fatalf("pop: %s %v", code, err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		})
+				wg.Wait()
+				b.StopTimer()
+				reportPercentiles(b, slices.Concat(lat...), "")
+			})
+		}
 	}
+}
+
+// roundTrips pushes n 1 KiB messages to topic one at a time, popping each
+// back, and returns the time of each pair.
+func roundTrips(b *testing.B, c meshtest.Client, topic string, n int) []time.Duration {
+	p := make([]byte, 1<<10)
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if code, err := c.Push(topic, p); err != nil || code != ptp.OK {
+			b.Errorf("push: %s %v", code, err)
+			return lat
+		}
+		if got, code, err := c.Pop(topic, 5000); err != nil || code != ptp.OK || len(got) != len(p) {
+			b.Errorf("pop: %s %v", code, err)
+			return lat
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat
 }
 
 // BenchmarkEchoCeiling measures what the machine can do with no Mesh at
@@ -146,12 +204,13 @@ func BenchmarkEchoCeiling(b *testing.B) {
 						Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 					call = func(p []byte) error { _, err := client.Push("t", p); return err }
 				}
-				per := max(b.N/c.conc, 1)
+				callers := 2 * c.conc // as many as PushPop's producers and consumers
+				warmCalls(b, call, callers)
 				b.SetBytes(int64(c.size))
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
-				for range 2 * c.conc { // as many callers as PushPop's producers and consumers
+				for _, per := range shares(2*b.N, callers) { // a push→pop is two calls
 					wg.Go(func() {
 						p := make([]byte, c.size)
 						for range per {
@@ -163,11 +222,25 @@ func BenchmarkEchoCeiling(b *testing.B) {
 					})
 				}
 				wg.Wait()
-				calls := float64(2*c.conc*per) / time.Since(start).Seconds()
+				calls := float64(2*b.N) / time.Since(start).Seconds()
 				b.ReportMetric(calls, "calls/s")
 				b.ReportMetric(calls/2, "ceiling-msgs/s")
 				b.ReportMetric(calls/2*float64(c.size)/1e6, "ceiling-MB/s")
 			})
 		}
 	}
+}
+
+// warmCalls makes callers concurrent calls before the timer starts, so that
+// connection setup is not measured.
+func warmCalls(b *testing.B, call func([]byte) error, callers int) {
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			if err := call([]byte("warm")); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }

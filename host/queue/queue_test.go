@@ -3,7 +3,6 @@ package queue_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -100,6 +99,7 @@ func TestBlockingPopWakes(t *testing.T) {
 		m, _ := q.Pop(ctx, k, time.Minute)
 		got <- m
 	}()
+	waitFor(t, "the pop to block", func() bool { return q.Stats().Waiting == 1 })
 	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +117,7 @@ func TestReleaseSession(t *testing.T) {
 		_, err := q.Pop(ctx, queue.Key{Node: "n", Session: "s", Topic: "waiting"}, time.Minute)
 		blocked <- err
 	}()
+	waitFor(t, "the pop to block", func() bool { return q.Stats().Waiting == 1 })
 	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,17 +152,63 @@ func TestSessionCap(t *testing.T) {
 	if _, err := q.Push(ctx, queue.Key{Node: "n", Session: "s2", Topic: "t"}, queue.Message{Payload: make([]byte, 800)}); err != nil {
 		t.Fatal(err)
 	}
-	// A waiting push goes through once room is freed.
-	q2 := make(chan error)
-	go func() {
-		_, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)})
-		q2 <- err
-	}()
-	if _, err := q.Pop(ctx, k, time.Second); err != nil {
+}
+
+// TestSessionCapBoundary: a session may hold exactly its cap, and one
+// message may be exactly the cap; one byte more is refused.
+func TestSessionCapBoundary(t *testing.T) {
+	q := open(t, queue.Config{SessionMaxBytes: 1000, FullWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	for _, step := range []struct {
+		size int
+		want ptp.Code
+	}{{1001, ptp.TooLarge}, {1000, ptp.OK}, {1, ptp.BufferFull}} {
+		if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, step.size)}); code(err) != step.want {
+			t.Fatalf("push of %d bytes to an empty session capped at 1000: %v, want %s", step.size, err, step.want)
+		}
+	}
+	if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || len(m.Payload) != 1000 {
+		t.Fatalf("pop: %v %v", m, err)
+	}
+	for _, step := range []struct {
+		size int
+		want ptp.Code
+	}{{600, ptp.OK}, {400, ptp.OK}, {1, ptp.BufferFull}} {
+		if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, step.size)}); code(err) != step.want {
+			t.Fatalf("push of %d bytes: %v, want %s", step.size, err, step.want)
+		}
+	}
+}
+
+// TestWaitingPushGoesThroughWhenRoomIsFreed: a push over the cap waits
+// (FullWait is long here), and a pop that frees room lets it through well
+// before its deadline. (TestReserveWakesWhenRoomIsFreed proves the wake-up
+// deterministically; this shows it end to end.)
+func TestWaitingPushGoesThroughWhenRoomIsFreed(t *testing.T) {
+	q := open(t, queue.Config{SessionMaxBytes: 1000, FullWait: 30 * time.Second})
+	ctx := context.Background()
+	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	if _, err := q.Push(ctx, k, queue.Message{Payload: []byte(strings.Repeat("a", 800))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-q2; err != nil && !errors.Is(err, context.Canceled) && code(err) != ptp.BufferFull {
-		t.Fatal(err)
+	waiting := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := q.Push(ctx, k, queue.Message{Payload: []byte(strings.Repeat("b", 300))})
+		waiting <- err
+	}()
+	if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || m.Payload[0] != 'a' {
+		t.Fatalf("pop: %v %v", m, err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("the push waiting for room: %v", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("the waiting push took %v: not woken by the pop", d)
+	}
+	if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || len(m.Payload) != 300 || m.Payload[0] != 'b' {
+		t.Fatalf("the waited push was not stored: %v %v", m, err)
 	}
 }
 
@@ -354,5 +401,19 @@ func TestDamagedMessageIsDroppedNotStuck(t *testing.T) {
 	}
 	if m, err := q.Pop(ctx, k, time.Second); err != nil || m == nil || string(m.Payload) != "next" {
 		t.Fatalf("queue stuck behind a damaged message: %v %v", m, err)
+	}
+}
+
+// waitFor polls cond until it holds, for at most 10 s (meshtest.WaitFor's
+// twin: importing meshtest here would pull the whole host into this
+// package's test binary).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
