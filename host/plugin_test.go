@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -374,14 +372,14 @@ func TestNodesShareCompiledPlugins(t *testing.T) {
 	gz := readFile(t, plugintest.Build(t, "plugins/gzip"))
 	unique := withCustomSection(gz, "mesh-test", fmt.Appendf(nil, "%s %d", t.Name(), time.Now().UnixNano()))
 	shared := meshtest.PluginCache(t)
-	before := cacheEntries(t, shared)
+	before := plugintest.CacheEntries(t, shared)
 	a, b := meshtest.Start(t, host.Config{}), meshtest.Start(t, host.Config{})
 	a.Control(t, "/v1/interconn/plugin/install", plugin.InstallRequest{Name: "gz", Wasm: unique}, ptp.OK)
-	if n := cacheEntries(t, shared); n != before+1 {
+	if n := plugintest.CacheEntries(t, shared); n != before+1 {
 		t.Fatalf("after the first install the shared cache holds %d modules, want %d", n, before+1)
 	}
 	b.Control(t, "/v1/interconn/plugin/install", plugin.InstallRequest{Name: "gz", Wasm: unique}, ptp.OK)
-	if n := cacheEntries(t, shared); n != before+1 {
+	if n := plugintest.CacheEntries(t, shared); n != before+1 {
 		t.Fatalf("the second node compiled the module again: the shared cache holds %d, want %d", n, before+1)
 	}
 	if rec := pluginRecord(t, b, "gz"); rec.State != "enabled" || rec.Kind != plugin.Codec {
@@ -396,22 +394,6 @@ func withCustomSection(wasm []byte, name string, data []byte) []byte {
 	body = append(body, data...)
 	out := append(slices.Clone(wasm), 0, byte(len(body)))
 	return append(out, body...)
-}
-
-// cacheEntries counts the compiled modules under a compilation cache.
-func cacheEntries(t *testing.T, dir string) int {
-	t.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			n++
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func readFile(t *testing.T, path string) []byte {

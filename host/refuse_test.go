@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"testing"
 	"time"
@@ -40,18 +39,7 @@ func partnerWithKnownRoot(t *testing.T) (a, b *meshtest.Node, aRoot pki.KeyPair)
 // by root.
 func dialAs(t *testing.T, b *meshtest.Node, root pki.KeyPair, nodeID string) ptp.PrivateTransferProtocolClient {
 	t.Helper()
-	kp, err := pki.Issue(root, nodeID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(b.Public(t).RootCrt))
-	cc, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: b.ID})))
+	cc, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(credentials.NewTLS(partnerTLS(t, b, root, nodeID))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
 	"github.com/ppcmesh/mesh/host/plugin/plugintest"
@@ -18,11 +16,11 @@ func TestOneCompilePerModule(t *testing.T) {
 	_, wasm := plugintest.BuildBytes(t, "plugins/gzip")
 	dir := t.TempDir()
 	installOn(t, dir, wasm)
-	if n := entries(t, dir); n != 1 {
+	if n := plugintest.CacheEntries(t, dir); n != 1 {
 		t.Fatalf("one install left %d compiled modules in the cache, want 1 (Inspect and load compiled it separately)", n)
 	}
 	installOn(t, dir, wasm)
-	if n := entries(t, dir); n != 1 {
+	if n := plugintest.CacheEntries(t, dir); n != 1 {
 		t.Fatalf("a second engine on the same cache left %d compiled modules, want 1", n)
 	}
 }
@@ -44,21 +42,4 @@ func installOn(t *testing.T, dir string, wasm []byte) {
 		t.Fatal(err)
 	}
 	l.pool.retire(ctx)
-}
-
-// entries counts the compiled modules in a cache directory (wazero keeps
-// them in a subdirectory named for its version and platform).
-func entries(t *testing.T, dir string) int {
-	t.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			n++
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

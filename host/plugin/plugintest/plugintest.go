@@ -9,6 +9,7 @@ package plugintest
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +169,22 @@ func moduleDir(root, pkg string) (string, error) {
 			return "", fmt.Errorf("no go.mod between %s and %s", pkg, root)
 		}
 	}
+}
+
+// CacheEntries counts the compiled modules under a compilation cache
+// directory (wazero keeps them in a subdirectory named for its version and
+// platform).
+func CacheEntries(tb testing.TB, dir string) int {
+	tb.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
