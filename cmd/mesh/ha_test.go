@@ -294,19 +294,11 @@ func haSuite(t *testing.T, external bool) {
 	t.Run("push through one replica, pop through another", func(t *testing.T) {
 		a := &client.HTTP{URL: r1.url(), Session: "s1", Raw: true}
 		b := &client.HTTP{URL: r2.url(), Session: "s1", Raw: true}
-		// A blocking pop on r2 wakes when r1 stores a message.
-		got := make(chan []byte, 1)
-		go func() {
-			p, _, _ := b.Pop("t", 20000)
-			got <- p
-		}()
-		time.Sleep(300 * time.Millisecond) // let the pop block first; the test passes either way
-		if code, err := a.Push("t", []byte("hello")); err != nil || code != ptp.OK {
-			t.Fatalf("push via r1: %s %v", code, err)
-		}
-		if p := <-got; string(p) != "hello" {
-			t.Fatalf("pop via r2: %q", p)
-		}
+		// A blocking pop on r2 wakes when r1 stores a message: the pop is
+		// seen waiting on r2 before the push, and answered well before its
+		// own timeout (a pop only wakes on a notification, so a missed
+		// cross-replica wake-up would run into that timeout).
+		crossReplicaWake(t, r2, b, a)
 		// gRPC too, and a 3 MiB message stored in chunks.
 		big := make([]byte, 3<<20)
 		for i := range big {
@@ -331,6 +323,12 @@ func haSuite(t *testing.T, external bool) {
 		if code, err := b.Release(""); err != nil || code != ptp.OK {
 			t.Fatalf("release via r2: %s %v", code, err)
 		}
+		// r1 learns of the release through a KV watch, a moment later:
+		// wait for it with peeks (which store nothing), then push.
+		meshtest.WaitFor(t, 10*time.Second, "r1 to see the release via r2", func() bool {
+			_, code, _ := a.Peek("t")
+			return code == ptp.SessionReleased
+		})
 		if code, _ := a.Push("t", []byte("late")); code != ptp.SessionReleased {
 			t.Fatalf("push via r1 after release via r2: %s", code)
 		}
@@ -453,6 +451,60 @@ func haSuite(t *testing.T, external bool) {
 	})
 }
 
+// crossReplicaWake pops topic "t" through popper (on replica r) while
+// nothing is queued, waits until r counts the pop as waiting, pushes through
+// pusher (another replica) and asserts that the pop answers with the
+// message within wakeBound, far below the pop's own timeout.
+func crossReplicaWake(t *testing.T, r *replica, popper, pusher *client.HTTP) {
+	t.Helper()
+	const popTimeout, wakeBound = 60 * time.Second, 10 * time.Second
+	before := waitingPops(t, r)
+	type popped struct {
+		p    []byte
+		code ptp.Code
+		err  error
+		at   time.Time
+	}
+	got := make(chan popped, 1)
+	go func() {
+		p, code, err := popper.Pop("t", int(popTimeout.Milliseconds()))
+		got <- popped{p, code, err, time.Now()}
+	}()
+	meshtest.WaitFor(t, 20*time.Second, "the pop to wait on "+r.name, func() bool {
+		select {
+		case g := <-got:
+			t.Fatalf("pop via %s answered before any push: %q %s %v", r.name, g.p, g.code, g.err)
+		default:
+		}
+		return waitingPops(t, r) > before
+	})
+	pushed := time.Now()
+	if code, err := pusher.Push("t", []byte("hello")); err != nil || code != ptp.OK {
+		t.Fatalf("push via %s: %s %v", pusher.URL, code, err)
+	}
+	select {
+	case g := <-got:
+		if g.err != nil || g.code != ptp.OK || string(g.p) != "hello" {
+			t.Fatalf("pop via %s: %q %s %v", r.name, g.p, g.code, g.err)
+		}
+		if took := g.at.Sub(pushed); took > wakeBound {
+			t.Fatalf("pop via %s woke %s after the push, want < %s", r.name, took, wakeBound)
+		}
+	case <-time.After(wakeBound):
+		t.Fatalf("pop via %s not woken within %s of a push via %s", r.name, wakeBound, pusher.URL)
+	}
+}
+
+// waitingPops is the count of pops waiting on r, from its /stats.
+func waitingPops(t *testing.T, r *replica) int64 {
+	t.Helper()
+	var s struct {
+		Waiting int64 `json:"waiting_pops"`
+	}
+	meshtest.Get(t, r.url()+"/stats").Decode(t, &s)
+	return s.Waiting
+}
+
 // leaderServer is the external NATS server leading the queue stream, as
 // replica r sees it.
 func (s *replicaSet) leaderServer(t *testing.T, r *replica) *natsServer {
@@ -494,14 +546,18 @@ type flowResult struct {
 	err     error
 }
 
-// consumers pop the flow's messages, each its own topic: message i goes to
-// topic i mod consumers. (Several consumers of one topic are safe too, see
-// the concurrent-pops test, except in one instant: a pop whose answer was
-// lost as its stream leader died, with a second pop of the same message in
-// flight, may hand it to both. queue.deleteMsg says why.)
-const consumers = 2
+// The flow's messages go to topics: message i to topic i mod topics. Each
+// topic has consumersPerTopic consumers, spread over the survivors, so that
+// pops of one message race across replicas while the stream leader dies
+// (a pop whose delete answer is lost then cannot tell its own delete from
+// another's; queue.settle decides, and each message is still popped once).
+const (
+	topics            = 2
+	consumersPerTopic = 2
+	consumers         = topics * consumersPerTopic
+)
 
-func topicOf(i int) string { return "t" + strconv.Itoa(i%consumers) }
+func topicOf(i int) string { return "t" + strconv.Itoa(i%topics) }
 
 // flow pushes plan.n messages through every replica (each producer moves
 // to the next replica and retries, with the same message id, when a push
@@ -571,7 +627,9 @@ func flow(t *testing.T, set *replicaSet, plan flowPlan) *flowResult {
 	var cwg sync.WaitGroup
 	for cn := range consumers {
 		cwg.Go(func() {
-			c := &client.HTTP{URL: survivors[cn%len(survivors)].url(), Session: plan.session, Raw: true, Client: hc}
+			// Consumer cn pops topic cn mod topics on survivor cn/topics:
+			// every topic has a consumer on each survivor.
+			c := &client.HTTP{URL: survivors[(cn/topics)%len(survivors)].url(), Session: plan.session, Raw: true, Client: hc}
 			for time.Now().Before(deadline) {
 				p, code, err := c.Pop(topicOf(cn), 1000)
 				if err != nil || code != ptp.OK {

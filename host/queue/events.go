@@ -13,7 +13,7 @@ import (
 // caps) follow the pushes and pops of all:
 //
 //	mesh.notify.<queue>     a message of N bytes was pushed
-//	mesh.freed.<queue>      a message of N bytes was popped
+//	mesh.freed.<queue>      a message of N bytes was popped (header Mesh-Seq: its sequence)
 //	mesh.dropped.<queue>    the queue was released
 //	mesh.released.<session> the session was released
 //
@@ -34,6 +34,15 @@ func (q *Queue) tell(prefix, name string, n int64) {
 	_ = q.nc.Publish(prefix+name, data)
 }
 
+// tellFreed sends the freed event of a pop of seq from queue name, with
+// the sequence in a header (replicas that predate it ignore it), so that
+// every replica records the delete as certain (popdedup.go).
+func (q *Queue) tellFreed(name string, n int64, seq uint64) {
+	m := &nats.Msg{Subject: freedPrefix + name, Header: nats.Header{hdrSeq: {strconv.FormatUint(seq, 10)}},
+		Data: strconv.AppendInt(append([]byte(q.cfg.Origin), ' '), n, 10)}
+	_ = q.nc.PublishMsg(m)
+}
+
 // onEvent applies an event from any replica.
 func (q *Queue) onEvent(m *nats.Msg) {
 	origin, num, _ := strings.Cut(string(m.Data), " ")
@@ -47,6 +56,9 @@ func (q *Queue) onEvent(m *nats.Msg) {
 		}
 		q.waiters.wake(name)
 	case strings.HasPrefix(m.Subject, freedPrefix):
+		if seq, err := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64); err == nil && others {
+			q.popped.add(seq)
+		}
 		if others && n > 0 {
 			q.usage.free(m.Subject[len(freedPrefix):], n)
 		}

@@ -70,25 +70,54 @@ func (q *Queue) publishSync(ctx context.Context, msg *nats.Msg) error {
 //
 // A delete whose answer was lost (the stream leader died after committing
 // it, before answering) is retried, and the retry answers errGone. Then the
-// delete most likely was ours, so it counts as done: the message is handed
-// to this caller rather than lost (at least once; a duplicate needs a second
-// pop of the same message lost in the same instant).
+// delete may have been ours or a competitor's: settle decides (popdedup.go),
+// so that exactly one pop hands the message out. A delete answered success
+// is recorded, for settle to find.
 func (q *Queue) deleteMsg(ctx context.Context, seq uint64) error {
 	uncertain := false
 	_, err := retry(ctx, func(ctx context.Context) (struct{}, error) {
 		err := q.deleteOnce(ctx, seq)
 		if errors.Is(err, errGone) && uncertain {
-			return struct{}{}, nil
+			return struct{}{}, errDoubt
 		}
 		if transient(err) && !notSent(err) {
 			uncertain = true // it may have been applied
 		}
 		return struct{}{}, err
 	})
+	switch {
+	case err == nil:
+		q.popped.add(seq)
+		return nil
+	case errors.Is(err, errDoubt):
+		if err := q.settle(ctx, seq); errors.Is(err, errGone) {
+			return err
+		}
+		// Ours, or undecidable (the claim bucket failing over too, the
+		// caller gone): the message has left the stream either way, so it
+		// is handed out — at least once, never lost.
+		return nil
+	}
 	return err
 }
 
+// errDoubt marks a delete that may or may not have been this caller's.
+var errDoubt = errors.New("delete may have been applied")
+
 func (q *Queue) deleteOnce(ctx context.Context, seq uint64) error {
+	if q.hooks != nil && q.hooks.deleting != nil {
+		q.hooks.deleting(seq)
+	}
+	err := q.sendDelete(ctx, seq)
+	if q.hooks != nil && q.hooks.deleted != nil {
+		if lost := q.hooks.deleted(seq); lost != nil {
+			return lost
+		}
+	}
+	return err
+}
+
+func (q *Queue) sendDelete(ctx context.Context, seq uint64) error {
 	req := strconv.AppendUint([]byte(`{"seq":`), seq, 10)
 	req = append(req, `,"no_erase":true}`...)
 	resp, err := q.conn().RequestWithContext(ctx, jsAPI+"STREAM.MSG.DELETE."+q.cfg.Stream, req)

@@ -109,11 +109,11 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Mes
 			}
 			return nil, fmt.Errorf("remove from queue: %w", err)
 		}
+		q.usage.free(k.queue(), size)
+		q.tellFreed(k.queue(), size, raw.Sequence)
 		if raw.Header.Get(hdrChunks) != "0" {
 			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(m.ID)))
 		}
-		q.usage.free(k.queue(), size)
-		q.tell(freedPrefix, k.queue(), size)
 		q.npopped.Add(1)
 		q.poppedBytes.Add(size)
 		return m, nil

@@ -99,6 +99,10 @@ type Queue struct {
 	pool     []*nats.Conn
 	next     atomic.Uint32
 	anchor   anchor
+	popped   *popped            // sequences deleted for certain (popdedup.go)
+	claims   jetstream.KeyValue // claims of doubtful pops
+	asks     *nats.Subscription // other replicas' questions about pops
+	hooks    *faults            // fault hooks; tests only
 
 	npushed, npopped, pushedBytes, poppedBytes atomic.Int64
 }
@@ -123,7 +127,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
 	}
 	q := &Queue{cfg: cfg, nc: nc, js: js, stream: stream, waiters: newWaiters(), usage: newUsage(cfg.SessionMaxBytes),
-		pool: append([]*nats.Conn{nc}, cfg.Pool...)}
+		pool: append([]*nats.Conn{nc}, cfg.Pool...), popped: newPopped()}
 	// Room for headers: the metadata cap plus NATS's own.
 	q.chunk = min(cfg.ChunkSize, int(nc.MaxPayload())-maxMetadata-4096)
 	if q.chunk < 64<<10 {
@@ -138,15 +142,20 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 	if q.released, err = openReleased(ctx, js, cfg.ReleaseGrace, cfg.Replicas); err != nil {
 		return nil, err
 	}
+	if err := q.openClaims(ctx); err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	q.cancel = cancel
 	if err := q.released.watch(wctx); err != nil {
 		cancel()
+		_ = q.asks.Unsubscribe()
 		return nil, err
 	}
 	q.sub, err = nc.Subscribe("mesh.>", q.onEvent)
 	if err != nil {
 		cancel()
+		_ = q.asks.Unsubscribe()
 		return nil, fmt.Errorf("subscribe to notifications: %w", err)
 	}
 	return q, nil
@@ -161,6 +170,9 @@ func (q *Queue) conn() *nats.Conn {
 func (q *Queue) Close() {
 	if q.sub != nil {
 		_ = q.sub.Unsubscribe()
+	}
+	if q.asks != nil {
+		_ = q.asks.Unsubscribe()
 	}
 	q.cancel()
 }
