@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -48,7 +49,7 @@ func (e *Engine) load(ctx context.Context, r Record, wasm []byte) (*loaded, erro
 		return nil, err
 	}
 	p := newPool(mod, r.Options.pool())
-	in, err := p.get(ctx)
+	in, err := p.get(ctx, ctx)
 	if err != nil {
 		mod.close(ctx)
 		return nil, err
@@ -59,11 +60,10 @@ func (e *Engine) load(ctx context.Context, r Record, wasm []byte) (*loaded, erro
 
 // call runs fn with the kind's deadline.
 func (l *loaded) call(ctx context.Context, fn string, input []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.rec.Options.timeout(l.spec))
-	defer cancel()
-	out, err := l.pool.do(ctx, fn, input)
-	if err != nil && ctx.Err() != nil && err != ErrRetired {
-		return nil, fmt.Errorf("%s did not finish within %v: %w: %w", fn, l.rec.Options.timeout(l.spec), ctx.Err(), err)
+	d := l.rec.Options.timeout(l.spec)
+	out, err := l.pool.do(ctx, d, fn, input)
+	if err != nil && err != ErrRetired && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%s did not finish within %v: %w", fn, d, err)
 	}
 	return out, err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // instance is one running copy of a plugin. It serves one call at a time.
@@ -43,18 +44,29 @@ func newPool(mod compiled, size int) *pool {
 	return &pool{mod: mod, slots: make(chan struct{}, size), idle: make(chan instance, size)}
 }
 
-// do runs fn on an instance.
-func (p *pool) do(ctx context.Context, fn string, input []byte) ([]byte, error) {
+// do runs fn on an instance, within timeout. The timeout bounds the
+// guest's work and the wait for a busy instance, not the host's building
+// of a fresh one (after a failed call discarded its instance): on a loaded
+// machine that can take longer than a short call deadline, and the guest
+// would be blamed for it. Building is bounded by instanceTimeout.
+func (p *pool) do(ctx context.Context, timeout time.Duration, fn string, input []byte) ([]byte, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.retired {
 		return nil, ErrRetired
 	}
-	in, err := p.get(ctx)
+	wait, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	in, err := p.get(wait, ctx)
 	if err != nil {
 		return nil, err
 	}
-	out, err := in.call(ctx, fn, input)
+	call, cancelCall := context.WithTimeout(ctx, timeout)
+	defer cancelCall()
+	out, err := in.call(call, fn, input)
+	if err != nil && call.Err() != nil {
+		err = fmt.Errorf("%w: %w", call.Err(), err)
+	}
 	p.calls.Add(1)
 	if err != nil {
 		p.failed.Add(1)
@@ -63,7 +75,12 @@ func (p *pool) do(ctx context.Context, fn string, input []byte) ([]byte, error) 
 	return out, err
 }
 
-func (p *pool) get(ctx context.Context) (instance, error) {
+// instanceTimeout bounds the building of one instance.
+const instanceTimeout = 30 * time.Second
+
+// get takes an idle instance, or builds one in a free slot; wait bounds
+// the wait for either, ctx (with instanceTimeout) the building.
+func (p *pool) get(wait, ctx context.Context) (instance, error) {
 	select {
 	case in := <-p.idle:
 		return in, nil
@@ -73,15 +90,17 @@ func (p *pool) get(ctx context.Context) (instance, error) {
 	case in := <-p.idle:
 		return in, nil
 	case p.slots <- struct{}{}:
-		in, err := p.mod.instance(ctx)
+		build, cancel := context.WithTimeout(ctx, instanceTimeout)
+		defer cancel()
+		in, err := p.mod.instance(build)
 		if err != nil {
 			<-p.slots
 			return nil, err
 		}
 		p.made.Add(1)
 		return in, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("all %d instances busy: %w", cap(p.slots), ctx.Err())
+	case <-wait.Done():
+		return nil, fmt.Errorf("all %d instances busy: %w", cap(p.slots), wait.Err())
 	}
 }
 
