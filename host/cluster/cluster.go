@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ppcmesh/mesh/host/internal/loopback"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -26,6 +27,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 )
 
 // Config says how to reach NATS.
@@ -221,6 +224,9 @@ func (n *NATS) embed(cfg Config) (int, func() (*nats.Conn, error), error) {
 	if !srv.ReadyForConnections(30 * time.Second) {
 		return 0, nil, errors.New("embedded nats: not ready after 30s")
 	}
+	if ra := srv.ClusterAddr(); ra != nil { // the bound route port, for --cluster-listen host:0
+		cfg.Logger.Info("nats routes listening", "cluster_addr", ra.String())
+	}
 	return size, func() (*nats.Conn, error) {
 		o := append(n.connOptions(cfg), nats.InProcessServer(srv))
 		if user != "" {
@@ -237,7 +243,10 @@ func clusterOpts(opts *server.Options, cfg Config) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cluster listen %q: %w", cfg.ClusterListen, err)
 	}
-	if cfg.ClusterToken == "" && !isLoopback(host) {
+	if port == 0 {
+		port = server.RANDOM_PORT // host:0 picks a free route port, as --listen does
+	}
+	if cfg.ClusterToken == "" && !loopback.Is(host) {
 		return 0, fmt.Errorf("cluster listen %q is reachable from other machines: set a cluster token (--cluster-token or MESH_CLUSTER_TOKEN) that every replica shares", cfg.ClusterListen)
 	}
 	opts.Cluster = server.ClusterOpts{
@@ -437,20 +446,8 @@ func orDefault(s, d string) string {
 // died, or the cluster is forming) rather than refusing a request: no
 // responders, a timeout, a connection being re-established, or "temporarily
 // unavailable". Such a request may succeed when repeated.
-func Transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	switch {
-	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
-		return true
-	}
-	s := err.Error()
-	return strings.Contains(s, "temporarily unavailable") || strings.Contains(s, "no responders") ||
-		strings.Contains(s, "deadline exceeded") || strings.Contains(s, "timeout")
-}
+// It is jserr.IsTransient, kept here for callers outside host/internal.
+func Transient(err error) bool { return jserr.IsTransient(err) }
 
 // Status is how this replica sees its NATS.
 type Status struct {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // health is the readiness probe: a write to a bucket replicated like the
@@ -27,7 +29,7 @@ type health struct {
 }
 
 const (
-	healthBucket  = "mesh_health"
+	healthBucket  = natsnames.HealthBucket
 	probeTimeout  = 2 * time.Second
 	probeCacheFor = time.Second
 )

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/jserr"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // A Lease is a duty that one replica at a time performs, such as delivering
@@ -26,7 +28,7 @@ type Lease struct {
 	changed chan struct{} // closed and replaced when held changes
 }
 
-const leaseBucket = "mesh_leases"
+const leaseBucket = natsnames.LeaseBucket
 
 // LeaseTTL is how long a lease outlives its holder's last renewal.
 const LeaseTTL = 10 * time.Second
@@ -115,7 +117,7 @@ func (l *Lease) step(ctx context.Context) {
 		rev, err = l.kv.Update(ctx, l.key, []byte(l.owner), rev)
 	default:
 		rev, err = l.kv.Create(ctx, l.key, []byte(l.owner))
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if jserr.IsConflict(err) {
 			// Ours from before a restart under the same name: take it back.
 			if e, gerr := l.kv.Get(ctx, l.key); gerr == nil && string(e.Value()) == l.owner {
 				rev, err = l.kv.Update(ctx, l.key, []byte(l.owner), e.Revision())

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -40,7 +41,7 @@ type outbox struct {
 
 // outboxSubject carries the replicas' announcements: "+ ORIGIN NODE" when
 // a replica parked a message for NODE, "= ORIGIN NODE N" when N are left.
-const outboxSubject = "mesh.outbox"
+const outboxSubject = natsnames.Outbox
 
 func newOutbox(n *Network, nc *nats.Conn) *outbox {
 	return &outbox{n: n, nc: nc, origin: nuid.Next(), wake: make(chan struct{}, 1), count: make(map[string]int),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -13,8 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ppcmesh/mesh/host/internal/kvcas"
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -22,7 +22,8 @@ import (
 // watch so that every replica sees a change at once and lookups on the hot
 // path cost no round trip.
 type table struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	mirror *kvwatch.Watch // set by watch
 
 	mu     sync.RWMutex
 	routes map[string]*entry // by node id
@@ -37,7 +38,7 @@ type entry struct {
 	plain []netip.Prefix // where the partner may call from in plaintext
 }
 
-const routesBucket = "mesh_routes"
+const routesBucket = natsnames.RoutesBucket
 
 func openTable(ctx context.Context, js jetstream.JetStream, replicas int) (*table, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -49,10 +50,19 @@ func openTable(ctx context.Context, js jetstream.JetStream, replicas int) (*tabl
 	return &table{kv: kv, routes: make(map[string]*entry)}, nil
 }
 
-// watch mirrors the bucket until ctx ends; it returns once the stored routes
-// are loaded.
+// watch mirrors the bucket until ctx ends or stop; it returns once the
+// stored routes are loaded.
 func (t *table) watch(ctx context.Context) error {
-	return kvwatch.Mirror(ctx, t.kv, t.apply)
+	w, err := kvwatch.Mirror(ctx, t.kv, t.apply)
+	t.mirror = w
+	return err
+}
+
+// stop ends the mirror started by watch and waits for it.
+func (t *table) stop() {
+	if t != nil && t.mirror != nil {
+		t.mirror.Stop()
+	}
 }
 
 func (t *table) apply(e jetstream.KeyValueEntry) {
@@ -173,7 +183,7 @@ func (t *table) update(ctx context.Context, id string, change func(cur *Route) (
 		} else {
 			rev, err = t.kv.Update(ctx, id, b, rev)
 		}
-		if kvcas.Conflict(err) {
+		if jserr.IsConflict(err) {
 			continue
 		}
 		if err != nil {
@@ -188,7 +198,7 @@ func (t *table) update(ctx context.Context, id string, change func(cur *Route) (
 func (t *table) load(ctx context.Context, id string) (*Route, uint64, error) {
 	kve, err := t.kv.Get(ctx, id)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case jserr.NotFound(err):
 		return nil, 0, nil
 	case err != nil:
 		return nil, 0, fmt.Errorf("load route %s: %w", id, err)
@@ -213,7 +223,7 @@ func (t *table) applied(r Route, rev uint64) *entry {
 
 // remove deletes the route to id.
 func (t *table) remove(ctx context.Context, id string) error {
-	if err := t.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := t.kv.Delete(ctx, id); err != nil && !jserr.NotFound(err) {
 		return fmt.Errorf("remove route %s: %w", id, err)
 	}
 	t.mu.Lock()

@@ -12,12 +12,14 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ppcmesh/mesh/host/internal/kvcas"
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -54,19 +56,52 @@ type Refresh struct {
 
 // Store holds the identity. It mirrors the bucket, so a refresh made on any
 // replica applies on every replica at once.
+//
+// Reads take no lock: the identity is an immutable snapshot swapped
+// atomically, so no request waits on a refresh making keys or storing them.
+// Refreshes are serialised by refreshing.
 type Store struct {
-	kv     jetstream.KeyValue
-	hosts  []string // names and addresses for the serving certificate
-	cancel context.CancelFunc
+	kv    jetstream.KeyValue
+	hosts []string       // names and addresses for the serving certificate
+	watch *kvwatch.Watch // follows the bucket until Close
 
-	mu      sync.RWMutex
-	cur     Identity
-	rev     uint64      // revision of cur in the bucket; 0 before the first refresh
-	renames RenameCheck // asked before the node id changes; nil allows every rename
+	cur        atomic.Pointer[snapshot]    // never nil after Open
+	renames    atomic.Pointer[RenameCheck] // asked before the node id changes; nil allows every rename
+	refreshing sync.Mutex                  // held by the one refresh running here
+}
+
+// snapshot is one identity with its bucket revision; never changed once
+// published.
+type snapshot struct {
+	id  Identity
+	rev uint64 // revision of id in the bucket; 0 before the first refresh
+}
+
+// known returns the identity this replica knows now; a Store that never
+// loaded one (the zero Store) knows the zero identity.
+func (s *Store) known() *snapshot {
+	if c := s.cur.Load(); c != nil {
+		return c
+	}
+	return &snapshot{}
+}
+
+// advance publishes id at revision rev unless a newer one is known.
+func (s *Store) advance(id Identity, rev uint64) {
+	next := &snapshot{id: id, rev: rev}
+	for {
+		cur := s.cur.Load()
+		if cur != nil && cur.rev >= rev {
+			return
+		}
+		if s.cur.CompareAndSwap(cur, next) {
+			return
+		}
+	}
 }
 
 const (
-	bucket = "mesh_state"
+	bucket = natsnames.IdentityBucket
 	key    = "identity"
 )
 
@@ -93,26 +128,29 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, hosts []str
 	s := &Store{kv: kv, hosts: hosts}
 	e, err := kv.Get(ctx, key)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case jserr.NotFound(err):
 	case err != nil:
 		return nil, fmt.Errorf("load identity: %w", err)
 	default:
-		if err := json.Unmarshal(e.Value(), &s.cur); err != nil {
+		var id Identity
+		if err := json.Unmarshal(e.Value(), &id); err != nil {
 			return nil, fmt.Errorf("stored identity is damaged: %w", err)
 		}
-		s.rev = e.Revision()
+		s.advance(id, e.Revision())
 	}
-	wctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	if err := kvwatch.Mirror(wctx, kv, s.apply); err != nil {
-		cancel()
+	if s.watch, err = kvwatch.Mirror(context.WithoutCancel(ctx), kv, s.apply); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close stops following the bucket.
-func (s *Store) Close() { s.cancel() }
+// Close stops following the bucket; it returns once no change is being
+// applied.
+func (s *Store) Close() {
+	if s.watch != nil {
+		s.watch.Stop()
+	}
+}
 
 // apply takes a newer identity stored by any replica.
 func (s *Store) apply(e jetstream.KeyValueEntry) {
@@ -123,19 +161,11 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &id) != nil {
 		return // a damaged record is ignored rather than trusted
 	}
-	s.mu.Lock()
-	if e.Revision() > s.rev {
-		s.cur, s.rev = id, e.Revision()
-	}
-	s.mu.Unlock()
+	s.advance(id, e.Revision())
 }
 
 // Current returns the identity, private keys included. Keep it in the node.
-func (s *Store) Current() Identity {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cur
-}
+func (s *Store) Current() Identity { return s.known().id }
 
 // NodeID is the node's id, empty until the first refresh.
 func (s *Store) NodeID() string { return s.Current().NodeID }
@@ -208,11 +238,7 @@ func (s *Store) catchUp(ctx context.Context, lost uint64, attempt int) error {
 }
 
 // revision is the bucket revision of the identity this replica knows.
-func (s *Store) revision() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rev
-}
+func (s *Store) revision() uint64 { return s.known().rev }
 
 // pause waits d, or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
@@ -234,20 +260,16 @@ type RenameCheck func(ctx context.Context, from string) error
 // CheckRenames makes every refresh that changes the node id ask check
 // first. Call it before the node serves.
 func (s *Store) CheckRenames(check RenameCheck) {
-	s.mu.Lock()
-	s.renames = check
-	s.mu.Unlock()
+	s.renames.Store(&check)
 }
 
 // checkRename asks the rename check when to differs from the current id.
 func (s *Store) checkRename(ctx context.Context, to string) error {
-	s.mu.RLock()
-	from, check := s.cur.NodeID, s.renames
-	s.mu.RUnlock()
-	if check == nil || from == to {
+	from, check := s.Current().NodeID, s.renames.Load()
+	if check == nil || *check == nil || from == to {
 		return nil
 	}
-	return check(ctx, from)
+	return (*check)(ctx, from)
 }
 
 // reload reads the stored identity.
@@ -261,11 +283,13 @@ func (s *Store) reload(ctx context.Context) error {
 }
 
 // refresh makes the next identity from the current one and stores it if
-// the bucket still holds the current one.
+// the bucket still holds the current one. Refreshes on this replica run one
+// at a time; readers never wait for them.
 func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.cur
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	base := s.known()
+	next := base.id
 	next.Version, next.NodeID, next.InstID, next.InstName = r.Version, r.NodeID, r.InstID, r.InstName
 	if next.Version == "" {
 		next.Version = ptp.Version
@@ -273,7 +297,7 @@ func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
 	if err := next.setRoot(r); err != nil {
 		return Public{}, err
 	}
-	if next.NodeID != s.cur.NodeID || string(next.Root.CertPEM) != string(s.cur.Root.CertPEM) || next.Serving.CertPEM == nil {
+	if next.NodeID != base.id.NodeID || string(next.Root.CertPEM) != string(base.id.Root.CertPEM) || next.Serving.CertPEM == nil {
 		serving, err := pki.Issue(next.Root, next.NodeID, s.hosts)
 		if err != nil {
 			return Public{}, fmt.Errorf("issue serving certificate: %w", err)
@@ -283,20 +307,18 @@ func (s *Store) refresh(ctx context.Context, r Refresh) (Public, error) {
 	b, _ := json.Marshal(next)
 	var rev uint64
 	var err error
-	if s.rev == 0 {
+	if base.rev == 0 {
 		rev, err = s.kv.Create(ctx, key, b)
 	} else {
-		rev, err = s.kv.Update(ctx, key, b, s.rev)
+		rev, err = s.kv.Update(ctx, key, b, base.rev)
 	}
-	if kvcas.Conflict(err) {
-		return Public{}, &lostRace{rev: s.rev}
+	if jserr.IsConflict(err) {
+		return Public{}, &lostRace{rev: base.rev}
 	}
 	if err != nil {
 		return Public{}, fmt.Errorf("store identity: %w", err)
 	}
-	if rev > s.rev {
-		s.cur, s.rev = next, rev
-	}
+	s.advance(next, rev)
 	return next.public(), nil
 }
 

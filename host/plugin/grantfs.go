@@ -49,7 +49,7 @@ func parseMounts(paths map[string]string) ([]mount, error) {
 		}
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b mount) int { return cmpString(a.GuestDir, b.GuestDir) })
+	slices.SortFunc(out, func(a, b mount) int { return strings.Compare(a.GuestDir, b.GuestDir) })
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -22,8 +24,8 @@ import (
 // store under their sha256. Every replica mirrors the bucket and loads what
 // it names.
 const (
-	recordsBucket = "mesh_plugins"
-	modulesBucket = "mesh_plugin_modules"
+	recordsBucket = natsnames.PluginsBucket
+	modulesBucket = natsnames.PluginModules
 	// MaxModule is the largest module accepted.
 	MaxModule = 64 << 20
 )
@@ -43,9 +45,10 @@ type Registry struct {
 	applied  uint64             // highest bucket revision applied
 	changed  chan struct{}      // closed and replaced at every apply
 
-	auth   decisions
-	hot    atomic.Pointer[hotSet]
-	cancel context.CancelFunc // stops following the bucket
+	auth     decisions
+	hot      atomic.Pointer[hotSet]
+	watch    *kvwatch.Watch // follows the bucket until Close
+	retiring sync.WaitGroup // replaced versions retiring after their calls in flight
 }
 
 // Open opens the plugin store in js (replicas copies of each bucket) and
@@ -69,18 +72,19 @@ func Open(ctx context.Context, js jetstream.JetStream, e *Engine, replicas int, 
 	r := &Registry{e: e, kv: kv, obj: obj, log: log,
 		records: map[string]Record{}, running: map[string]*loaded{}, failed: map[string]string{},
 		prepared: map[string]*loaded{}, changed: make(chan struct{}), auth: newDecisions()}
-	watch, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
-	if err := kvwatch.Mirror(watch, kv, r.apply); err != nil {
-		cancel()
+	if r.watch, err = kvwatch.Mirror(context.WithoutCancel(ctx), kv, r.apply); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// Close stops every plugin.
+// Close stops following the bucket and stops every plugin. It returns once
+// replaced versions have retired too, so the engine may be closed after it.
 func (r *Registry) Close(ctx context.Context) {
-	r.cancel()
+	if r.watch != nil {
+		r.watch.Stop()
+	}
+	r.retiring.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, l := range r.running {
@@ -131,8 +135,14 @@ func (r *Registry) apply(e jetstream.KeyValueEntry) {
 	}
 	r.auth.forget(name)
 	if old != nil {
-		go old.pool.retire(context.Background()) // after its calls in flight
+		r.retire(old)
 	}
+}
+
+// retire stops a replaced version in the background, after its calls in
+// flight; Close waits for it.
+func (r *Registry) retire(old *loaded) {
+	r.retiring.Go(func() { old.pool.retire(context.Background()) })
 }
 
 func (r *Registry) current(name string) string {
@@ -301,18 +311,8 @@ func (r *Registry) List() []Record {
 	for _, rec := range r.records {
 		out = append(out, r.view(rec))
 	}
-	slices.SortFunc(out, func(a, b Record) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // view is rec with this replica's state: enabled, disabled or failed.
@@ -413,12 +413,12 @@ func (r *Registry) rehash() {
 			}
 		}
 	}
-	slices.SortFunc(h.auth, func(a, b *loaded) int { return cmpString(a.rec.Name, b.rec.Name) })
+	slices.SortFunc(h.auth, func(a, b *loaded) int { return strings.Compare(a.rec.Name, b.rec.Name) })
 	slices.SortFunc(h.routes, func(a, b routePrefix) int {
 		if d := len(b.prefix) - len(a.prefix); d != 0 {
 			return d
 		}
-		return cmpString(a.name, b.name)
+		return strings.Compare(a.name, b.name)
 	})
 	r.hot.Store(&h)
 }

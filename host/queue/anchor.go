@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // JetStream's file store removes a message block, and makes a new file for
@@ -17,7 +19,7 @@ import (
 // every anchorEvery bytes pushed (blocks are larger), and older anchors are
 // purged.
 const (
-	anchorSubject = "ptp.a"
+	anchorSubject = natsnames.QueueAnchor
 	anchorEvery   = 4 << 20
 )
 
@@ -40,10 +42,18 @@ func (q *Queue) pushed(n int64) {
 		return
 	}
 	q.anchor.since.Store(0)
-	go func() {
-		defer q.anchor.busy.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = q.setAnchor(ctx) // best effort: only speed depends on it
-	}()
+	if !q.bg.Go(q.reanchor) {
+		q.anchor.busy.Store(false) // closed: no more anchors
+	}
+}
+
+// reanchor sets a fresh anchor in the background; Close waits for it.
+func (q *Queue) reanchor(ctx context.Context) {
+	defer q.anchor.busy.Store(false)
+	if q.hooks != nil && q.hooks.anchoring != nil {
+		q.hooks.anchoring()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = q.setAnchor(ctx) // best effort: only speed depends on it
 }

@@ -1,10 +1,15 @@
 package queue
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ppcmesh/mesh/host/internal/event"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // Replicas tell each other what they did to the queues with core-NATS
@@ -17,21 +22,20 @@ import (
 //	mesh.dropped.<queue>    the queue was released
 //	mesh.released.<session> the session was released
 //
-// The data is "<origin> <N>"; a replica applies the counts of others' events
+// The data is "<origin> <N>" (package event); a replica applies the counts of others' events
 // only, having counted its own when it acted. Events are not durable: a
 // replica that missed some (it was cut off) counts afresh when it restarts,
 // and a session cap is therefore a soft limit across replicas.
 const (
-	notifyPrefix   = "mesh.notify."
-	freedPrefix    = "mesh.freed."
-	droppedPrefix  = "mesh.dropped."
-	releasedPrefix = "mesh.released."
+	notifyPrefix   = natsnames.Notify
+	freedPrefix    = natsnames.Freed
+	droppedPrefix  = natsnames.Dropped
+	releasedPrefix = natsnames.Released
 )
 
 // tell sends an event about name (a queue or a session) to every replica.
 func (q *Queue) tell(prefix, name string, n int64) {
-	data := strconv.AppendInt(append([]byte(q.cfg.Origin), ' '), n, 10)
-	_ = q.nc.Publish(prefix+name, data)
+	_ = q.nc.Publish(prefix+name, event.Encode(q.cfg.Origin, n))
 }
 
 // tellFreed sends the freed event of a pop of seq from queue name, with
@@ -39,15 +43,49 @@ func (q *Queue) tell(prefix, name string, n int64) {
 // every replica records the delete as certain (popdedup.go).
 func (q *Queue) tellFreed(name string, n int64, seq uint64) {
 	m := &nats.Msg{Subject: freedPrefix + name, Header: nats.Header{hdrSeq: {strconv.FormatUint(seq, 10)}},
-		Data: strconv.AppendInt(append([]byte(q.cfg.Origin), ' '), n, 10)}
+		Data: event.Encode(q.cfg.Origin, n)}
 	_ = q.nc.PublishMsg(m)
+}
+
+// eventBuffer is how many events may wait for onEvent; past it NATS drops
+// them as a slow consumer's (events are not durable anyway, see above).
+const eventBuffer = 1 << 16
+
+// listen subscribes to exactly the events onEvent handles. They arrive on
+// one channel, applied by one goroutine in the order they came, as one
+// subscription would; Close stops it.
+func (q *Queue) listen() error {
+	ch := make(chan *nats.Msg, eventBuffer)
+	for _, subject := range natsnames.QueueEvents() {
+		s, err := q.nc.ChanSubscribe(subject, ch)
+		if err != nil {
+			return fmt.Errorf("subscribe to %s: %w", subject, err)
+		}
+		q.subs = append(q.subs, s)
+	}
+	q.bg.Go(func(ctx context.Context) { q.follow(ctx, ch) })
+	return nil
+}
+
+// follow applies the events of ch until ctx ends.
+func (q *Queue) follow(ctx context.Context, ch <-chan *nats.Msg) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-ch:
+			q.onEvent(m)
+		}
+	}
 }
 
 // onEvent applies an event from any replica.
 func (q *Queue) onEvent(m *nats.Msg) {
-	origin, num, _ := strings.Cut(string(m.Data), " ")
+	origin, n, ok := event.Decode(m.Data)
+	if !ok {
+		return // not an event
+	}
 	others := origin != q.cfg.Origin
-	n, _ := strconv.ParseInt(num, 10, 64)
 	switch {
 	case strings.HasPrefix(m.Subject, notifyPrefix):
 		name := m.Subject[len(notifyPrefix):]

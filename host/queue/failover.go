@@ -2,10 +2,9 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 )
 
 // When a NATS server dies, the streams it led elect a new leader among the
@@ -42,7 +41,4 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error)) (T, 
 
 // transient reports whether err says the stream is between leaders rather
 // than refusing the request.
-func transient(err error) bool {
-	var ae *apiError
-	return cluster.Transient(err) || errors.As(err, &ae) && ae.ErrCode == 10008
-}
+func transient(err error) bool { return jserr.IsTransient(err) }

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 )
 
 // The hot path speaks the JetStream API directly: the same requests the
@@ -18,31 +19,15 @@ import (
 // which measured as a large share of a pop's cost.
 const jsAPI = "$JS.API."
 
-// apiError is an error answered by the JetStream API.
-type apiError struct {
-	Code        int    `json:"code"`
-	ErrCode     int    `json:"err_code"`
-	Description string `json:"description"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("jetstream: %s (err_code %d)", e.Description, e.ErrCode)
-}
-
-// gone reports whether the error says the message is no longer there: not
-// found (10037), sequence not found (10043), or a delete that found nothing
-// (10057 "no message found").
-func (e *apiError) gone() bool {
-	return e.ErrCode == 10037 || e.ErrCode == 10043 || strings.Contains(e.Description, "no message found")
-}
-
-// answerError returns the error an API answer carries, or nil.
+// answerError returns the error an API answer carries, or nil. It is the
+// *jetstream.APIError nats.go itself would return, so that jserr classifies
+// both paths alike.
 func answerError(data []byte) error {
 	if !bytes.Contains(data, []byte(`"error"`)) {
 		return nil
 	}
 	var a struct {
-		Error *apiError `json:"error"`
+		Error *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
 		return fmt.Errorf("jetstream answered %q", data)
@@ -80,7 +65,7 @@ func (q *Queue) deleteMsg(ctx context.Context, seq uint64) error {
 		if errors.Is(err, errGone) && uncertain {
 			return struct{}{}, errDoubt
 		}
-		if transient(err) && !notSent(err) {
+		if transient(err) && !jserr.Unsent(err) {
 			uncertain = true // it may have been applied
 		}
 		return struct{}{}, err
@@ -127,22 +112,13 @@ func (q *Queue) sendDelete(ctx context.Context, seq uint64) error {
 	if bytes.Contains(resp.Data, []byte(`"success":true`)) {
 		return nil
 	}
-	var ae *apiError
-	if err := answerError(resp.Data); err != nil && !(errors.As(err, &ae) && ae.gone()) {
+	if err := answerError(resp.Data); err != nil && !jserr.NotFound(err) {
 		return err
 	}
 	return errGone // neither success nor an error: nothing was deleted
 }
 
 var errGone = errors.New("message is gone")
-
-// notSent reports whether err says a request was never acted on: nobody
-// was there to take it, or JetStream answered that it is unavailable.
-func notSent(err error) bool {
-	var ae *apiError
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionReconnecting) ||
-		errors.As(err, &ae) && ae.ErrCode == 10008
-}
 
 // firstMsg reads the first message on subject, or returns errGone.
 func (q *Queue) firstMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
@@ -194,7 +170,7 @@ func (q *Queue) directGet(ctx context.Context, api string, req []byte) (*jetstre
 }
 
 func goneIf(err error) error {
-	if isGone(err) {
+	if jserr.NotFound(err) {
 		return errGone
 	}
 	return err

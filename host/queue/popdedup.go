@@ -12,6 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/ppcmesh/mesh/host/internal/jserr"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // A pop deletes the head it read by sequence; the delete is the
@@ -36,9 +39,9 @@ import (
 // The common path costs no round trip more: the record is a map insert and
 // the sequence rides on the freed event every pop already sends.
 const (
-	claimBucket = "mesh_pop_claims"
+	claimBucket = natsnames.ClaimBucket
 	claimTTL    = 10 * time.Minute // far longer than a failover (failoverFor)
-	askSubject  = "mesh.ask.popped."
+	askSubject  = natsnames.AskPopped
 	askFor      = time.Second // also the time a competitor's freed event has to arrive
 	hdrSeq      = "Mesh-Seq"  // sequence of the popped message, on freed events
 	poppedGen   = 1 << 14     // sequences kept per generation of the record
@@ -77,9 +80,10 @@ func (p *popped) has(seq uint64) bool {
 
 // faults are fault hooks for tests; nil in production.
 type faults struct {
-	deleting func(seq uint64)           // runs before a delete of seq is sent
-	deleted  func(seq uint64) error     // runs after it was answered; an error replaces the answer
-	asked    func(seq uint64, yes bool) // runs after settle asked the others
+	deleting  func(seq uint64)           // runs before a delete of seq is sent
+	deleted   func(seq uint64) error     // runs after it was answered; an error replaces the answer
+	asked     func(seq uint64, yes bool) // runs after settle asked the others
+	anchoring func()                     // runs as a background re-anchor starts
 }
 
 // openClaims creates the bucket of claims and answers the other replicas'
@@ -151,7 +155,7 @@ func (q *Queue) claimAs(ctx context.Context, seq uint64, mine string) error {
 	key := q.cfg.Stream + "." + strconv.FormatUint(seq, 10)
 	_, err := retry(ctx, func(ctx context.Context) (struct{}, error) {
 		_, err := q.claims.Create(ctx, key, []byte(mine))
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !jserr.IsConflict(err) {
 			return struct{}{}, err
 		}
 		held, err := q.readClaim(ctx, key)

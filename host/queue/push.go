@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/ppcmesh/mesh/host/internal/jserr"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -141,7 +141,4 @@ func split(p []byte, n int) [][]byte {
 }
 
 // isFull reports whether err says the stream holds its cap.
-func isFull(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "maximum bytes exceeded") || strings.Contains(s, "insufficient resources")
-}
+func isFull(err error) bool { return jserr.IsFull(err) }

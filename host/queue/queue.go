@@ -11,15 +11,17 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/ppcmesh/mesh/host/internal/bg"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // Config bounds and tunes the queues. Zero fields take the defaults.
@@ -46,18 +48,18 @@ func (c *Config) defaults() {
 		}
 	}
 	if c.Stream == "" {
-		c.Stream = "PTP"
+		c.Stream = natsnames.QueueStream
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
-	def(&c.MaxBytes, 8<<30)
-	def(&c.SessionMaxBytes, 1<<30)
+	def(&c.MaxBytes, defaults.MaxBytes)
+	def(&c.SessionMaxBytes, defaults.SessionMaxBytes)
 	if c.MessageTTL <= 0 {
-		c.MessageTTL = 72 * time.Hour
+		c.MessageTTL = defaults.MessageTTL
 	}
 	if c.ReleaseGrace <= 0 {
-		c.ReleaseGrace = 10 * time.Minute
+		c.ReleaseGrace = defaults.ReleaseGrace
 	}
 	if c.Origin == "" {
 		c.Origin = nuid.Next()
@@ -66,7 +68,7 @@ func (c *Config) defaults() {
 		c.ChunkSize = 4 << 20
 	}
 	if c.FullWait <= 0 {
-		c.FullWait = 30 * time.Second
+		c.FullWait = defaults.FullWait
 	}
 }
 
@@ -93,7 +95,7 @@ type Queue struct {
 	waiters  *waiters
 	released *released
 	usage    *usage
-	sub      *nats.Subscription
+	subs     []*nats.Subscription // the replicas' events (events.go)
 	cancel   context.CancelFunc
 	chunk    int // payload bytes per stored piece
 	pool     []*nats.Conn
@@ -103,6 +105,7 @@ type Queue struct {
 	claims   jetstream.KeyValue // claims of doubtful pops
 	asks     *nats.Subscription // other replicas' questions about pops
 	hooks    *faults            // fault hooks; tests only
+	bg       *bg.Group          // background work (re-anchoring), stopped by Close
 
 	npushed, npopped, pushedBytes, poppedBytes atomic.Int64
 }
@@ -127,7 +130,7 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 		return nil, fmt.Errorf("queue stream %s: %w", cfg.Stream, err)
 	}
 	q := &Queue{cfg: cfg, nc: nc, js: js, stream: stream, waiters: newWaiters(), usage: newUsage(cfg.SessionMaxBytes),
-		pool: append([]*nats.Conn{nc}, cfg.Pool...), popped: newPopped()}
+		pool: append([]*nats.Conn{nc}, cfg.Pool...), popped: newPopped(), bg: bg.New()}
 	// Room for headers: the metadata cap plus NATS's own.
 	q.chunk = min(cfg.ChunkSize, int(nc.MaxPayload())-maxMetadata-4096)
 	if q.chunk < 64<<10 {
@@ -152,11 +155,9 @@ func Open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, cfg Config
 		_ = q.asks.Unsubscribe()
 		return nil, err
 	}
-	q.sub, err = nc.Subscribe("mesh.>", q.onEvent)
-	if err != nil {
-		cancel()
-		_ = q.asks.Unsubscribe()
-		return nil, fmt.Errorf("subscribe to notifications: %w", err)
+	if err := q.listen(); err != nil {
+		q.Close()
+		return nil, err
 	}
 	return q, nil
 }
@@ -168,13 +169,15 @@ func (q *Queue) conn() *nats.Conn {
 
 // Close stops listening. It does not close the NATS connection.
 func (q *Queue) Close() {
-	if q.sub != nil {
-		_ = q.sub.Unsubscribe()
+	for _, s := range q.subs {
+		_ = s.Unsubscribe()
 	}
 	if q.asks != nil {
 		_ = q.asks.Unsubscribe()
 	}
 	q.cancel()
+	q.released.stop()
+	q.bg.Stop()
 }
 
 // Stats returns running totals.
@@ -206,21 +209,6 @@ func (q *Queue) Keys(ctx context.Context, node string) (map[Key]uint64, error) {
 		}
 	}
 	return out, nil
-}
-
-// isGone reports whether err says a message is no longer there.
-func isGone(err error) bool {
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound ||
-		apiErr.ErrorCode == 10043) { // sequence not found
-		return true
-	}
-	// A delete that lost the race answers err_code 10057 "no message found",
-	// wrapped in a type errors.As does not reach.
-	return err != nil && strings.Contains(err.Error(), "no message found")
 }
 
 // Leader names the NATS server that leads the queue stream now; empty when

@@ -253,17 +253,25 @@ func TestConcurrentPopsNeverShare(t *testing.T) {
 	}
 }
 
+// TestCapsHoldAcrossRestart checks that a session's stored bytes count
+// against its cap after a restart, and that a pop frees room again. Only the
+// push that must be refused waits briefly for room (FullWait bounds the store
+// too, so a short one would fail good pushes on a slow machine): it goes
+// through a second queue opened on the same restarted server.
 func TestCapsHoldAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	cfg := queue.Config{SessionMaxBytes: 1000, FullWait: 20 * time.Millisecond}
+	long := queue.Config{SessionMaxBytes: 1000, FullWait: 30 * time.Second}
+	short := long
+	short.FullWait = 20 * time.Millisecond
 	k := queue.Key{Node: "n", Session: "s", Topic: "t"}
+	var n *cluster.NATS
 	start := func() (*queue.Queue, func()) {
-		n, err := cluster.Start(ctx, cluster.Config{StoreDir: dir})
-		if err != nil {
+		var err error
+		if n, err = cluster.Start(ctx, cluster.Config{StoreDir: dir}); err != nil {
 			t.Fatal(err)
 		}
-		q, err := queue.Open(ctx, n.Conn, n.JS, cfg)
+		q, err := queue.Open(ctx, n.Conn, n.JS, long)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +286,12 @@ func TestCapsHoldAcrossRestart(t *testing.T) {
 	stop()
 	q, stop = start()
 	defer stop()
-	if _, err := q.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); code(err) != ptp.BufferFull {
+	impatient, err := queue.Open(ctx, n.Conn, n.JS, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impatient.Close()
+	if _, err := impatient.Push(ctx, k, queue.Message{Payload: make([]byte, 300)}); code(err) != ptp.BufferFull {
 		t.Fatalf("the session's 900 stored bytes were forgotten on restart: %v", err)
 	}
 	if _, err := q.Pop(ctx, k, time.Second); err != nil {

@@ -10,20 +10,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppcmesh/mesh/host/internal/kvwatch"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // released remembers sessions released within the grace period. The record
 // lives in a KV bucket (so every replica agrees) and is mirrored in memory by
 // a watch, so the check on every push and pop costs no round trip.
 type released struct {
-	kv    jetstream.KeyValue
-	grace time.Duration
+	kv     jetstream.KeyValue
+	grace  time.Duration
+	mirror *kvwatch.Watch // set by watch
 
 	mu    sync.RWMutex
 	until map[string]time.Time // session key → end of grace
 }
 
-const releasedBucket = "mesh_released"
+const releasedBucket = natsnames.ReleasedBucket
 
 func openReleased(ctx context.Context, js jetstream.JetStream, grace time.Duration, replicas int) (*released, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -39,10 +41,19 @@ func openReleased(ctx context.Context, js jetstream.JetStream, grace time.Durati
 	return r, nil
 }
 
-// watch mirrors the bucket until ctx ends. It returns once the current
+// watch mirrors the bucket until stop. It returns once the current
 // contents are loaded.
 func (r *released) watch(ctx context.Context) error {
-	return kvwatch.Mirror(ctx, r.kv, r.apply)
+	w, err := kvwatch.Mirror(ctx, r.kv, r.apply)
+	r.mirror = w
+	return err
+}
+
+// stop ends the mirror started by watch and waits for it.
+func (r *released) stop() {
+	if r.mirror != nil {
+		r.mirror.Stop()
+	}
 }
 
 func (r *released) apply(e jetstream.KeyValueEntry) {

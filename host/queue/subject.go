@@ -3,6 +3,8 @@ package queue
 import (
 	"strconv"
 	"strings"
+
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 )
 
 // Subjects of the session queues. One JetStream stream holds them all:
@@ -12,8 +14,8 @@ import (
 //
 // and core-NATS events (events.go) keep the replicas in step.
 const (
-	headPrefix  = "ptp.q."
-	chunkPrefix = "ptp.c."
+	headPrefix  = natsnames.QueueHead
+	chunkPrefix = natsnames.QueueChunk
 )
 
 // Key names one queue: FIFO holds per key.
