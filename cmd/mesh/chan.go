@@ -45,10 +45,11 @@ func chanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.check(c.client().Push(args[0], data)); err != nil || c.target == "" {
+			a, err := c.call(cmd, ptp.Push, args[0], data, 0)
+			if err != nil || c.target == "" {
 				return err
 			}
-			return c.delivery(cmd.OutOrStdout())
+			return c.delivery(cmd.OutOrStdout(), a)
 		},
 	}
 	push.Flags().StringVarP(&file, "file", "f", "", "read the payload from this file")
@@ -66,7 +67,8 @@ prints the popped message as one JSON line: {"topic","id","size","payload"}
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			wait := time.Duration(timeout) * time.Millisecond
-			return c.write(cmd.OutOrStdout(), args[0], "within "+wait.String())(c.client().Pop(args[0], timeout))
+			a, err := c.call(cmd, ptp.Pop, args[0], nil, timeout)
+			return c.write(cmd.OutOrStdout(), args[0], "within "+wait.String(), a, err)
 		},
 	}
 	pop.Flags().IntVar(&timeout, "timeout", 5000, "milliseconds to wait for a message")
@@ -77,7 +79,8 @@ prints the popped message as one JSON line: {"topic","id","size","payload"}
 		Short: "Print the head of TOPIC without removing it (exit 3 when there is none)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.write(cmd.OutOrStdout(), args[0], "queued")(c.client().Peek(args[0]))
+			a, err := c.call(cmd, ptp.Peek, args[0], nil, 0)
+			return c.write(cmd.OutOrStdout(), args[0], "queued", a, err)
 		},
 	}
 	peek.Flags().StringVarP(&c.output, "output", "o", "raw", "raw (the payload's bytes) or json (one line)")
@@ -86,7 +89,8 @@ prints the popped message as one JSON line: {"topic","id","size","payload"}
 		Short: "Drop TOPIC, or the whole session",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.check(c.client().Release(append(args, "")[0]))
+			_, err := c.call(cmd, ptp.Release, append(args, "")[0], nil, 0)
+			return err
 		},
 	}
 	cmd.AddCommand(push, pop, peek, release)
@@ -103,15 +107,13 @@ func pushData(cmd *cobra.Command, args []string, file string) ([]byte, error) {
 	return io.ReadAll(cmd.InOrStdin())
 }
 
-// chanCall is one `mesh chan` call. It is the transport of its client too,
-// to keep the reply headers client.HTTP does not return: the node's own
-// message and, on a push to a partner, the delivery outcome.
+// chanCall is one `mesh chan` call. It is the transport of its client
+// too, to add the container token and the x-ptp-token.
 type chanCall struct {
 	*endpoint
 	token, ptpToken *secret
 	session, target string
 	output          string // of pop and peek: raw or json
-	reply           http.Header
 }
 
 func (c *chanCall) client() *client.HTTP {
@@ -119,8 +121,15 @@ func (c *chanCall) client() *client.HTTP {
 		Client: &http.Client{Transport: c}}
 }
 
+// call makes the chan call m on the node and returns its answer; a failure
+// reply is a *ptp.Error with the node's code and message.
+func (c *chanCall) call(cmd *cobra.Command, m ptp.Method, topic string, payload []byte, timeout int) (client.Answer, error) {
+	a, err := c.client().Call(cmd.Context(), m, topic, payload, timeout)
+	return a, c.check(a, err)
+}
+
 // RoundTrip sends req with the container token and the x-ptp-token, if
-// any, and keeps the reply's headers.
+// any.
 func (c *chanCall) RoundTrip(req *http.Request) (*http.Response, error) {
 	tr, err := c.transport()
 	if err != nil {
@@ -133,11 +142,7 @@ func (c *chanCall) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req, err = c.withTokens(req, token); err != nil {
 		return nil, err
 	}
-	resp, err := tr.RoundTrip(req)
-	if err == nil {
-		c.reply = resp.Header
-	}
-	return resp, err
+	return tr.RoundTrip(req)
 }
 
 // withTokens is req with the container token (as a bearer token) and the
@@ -164,23 +169,23 @@ func (c *chanCall) withTokens(req *http.Request, container string) (*http.Reques
 	return req, nil
 }
 
-// check turns a reply code into the command's error, with the node's message.
-func (c *chanCall) check(code ptp.Code, err error) error {
+// check turns an answer into the command's error, with the node's message.
+func (c *chanCall) check(a client.Answer, err error) error {
 	switch {
 	case err != nil:
 		return fmt.Errorf("node at %s: %w", c.addr, err)
-	case code == "":
+	case a.Code == "":
 		return fmt.Errorf("node at %s answered without a PTP code", c.addr)
-	case code != ptp.OK:
-		return replyError{code, orWord(c.reply.Get(ptp.HeaderMessage), code.Message())}
+	case a.Code != ptp.OK:
+		return &ptp.Error{Code: a.Code, Msg: a.Message}
 	}
 	return nil
 }
 
 // delivery prints what became of a push to a partner: delivered, or queued
 // in the outbox while the partner is unreachable.
-func (c *chanCall) delivery(w io.Writer) error {
-	switch d := c.reply.Get(ptp.HeaderDelivery); d {
+func (c *chanCall) delivery(w io.Writer, a client.Answer) error {
+	switch a.Delivery {
 	case "delivered":
 		_, err := fmt.Fprintf(w, "delivered to %s\n", c.target)
 		return err
@@ -208,22 +213,19 @@ type popped struct {
 	Payload []byte `json:"payload"`
 }
 
-// write prints a popped or peeked payload: its bytes, or with -o json one
-// JSON line. No message (the reply carries no message id) is errNoMessage;
-// none says when ("within 5s").
-func (c *chanCall) write(w io.Writer, topic, none string) func([]byte, ptp.Code, error) error {
-	return func(p []byte, code ptp.Code, err error) error {
-		if err := c.check(code, err); err != nil {
-			return err
-		}
-		id := c.reply.Get(ptp.HeaderMessageID)
-		switch {
-		case id == "" && len(p) == 0:
-			return errNoMessage(none)
-		case c.output == "json":
-			return json.NewEncoder(w).Encode(popped{Topic: topic, ID: id, Size: len(p), Payload: p})
-		}
-		_, err = w.Write(p)
+// write prints the popped or peeked payload of a (checked, with err, by
+// call): its bytes, or with -o json one JSON line. No message (the reply
+// carries no message id) is errNoMessage; none says when ("within 5s").
+func (c *chanCall) write(w io.Writer, topic, none string, a client.Answer, err error) error {
+	p := a.Payload
+	switch {
+	case err != nil:
 		return err
+	case a.ID == "" && len(p) == 0:
+		return errNoMessage(none)
+	case c.output == "json":
+		return json.NewEncoder(w).Encode(popped{Topic: topic, ID: a.ID, Size: len(p), Payload: p})
 	}
+	_, err = w.Write(p)
+	return err
 }

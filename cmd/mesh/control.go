@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/client"
 )
 
 // addrUsage describes --addr, the running node a client command talks to;
@@ -26,14 +25,6 @@ func nodeAddr() string { return envOr("MESH_ADDRESS", "127.0.0.1:7304") }
 
 // controlTimeout bounds one control call; a weave waits for the partner.
 const controlTimeout = 90 * time.Second
-
-// replyError is a PTP failure reply: the node's code and its own message.
-type replyError struct {
-	Code    ptp.Code
-	Message string
-}
-
-func (e replyError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // control is a client of a running node's control API (`mesh net`, `mesh
 // node`): it sends the admin token when there is one and prints replies as
@@ -62,66 +53,47 @@ func controlFlags(cmd *cobra.Command) *control {
 }
 
 // call sends body to a control endpoint (a GET when body is nil) and
-// decodes the reply's content into out (when not nil).
+// decodes the reply's content into out (when not nil); a failure reply is a
+// *ptp.Error with the node's code and message.
 func (c *control) call(ctx context.Context, path string, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	method, rd := http.MethodGet, io.Reader(nil)
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		method, rd = http.MethodPost, bytes.NewReader(b)
-	}
-	tr, err := c.transport()
+	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
+	return cl.Call(ctx, path, body, out)
+}
+
+// client is the control client of the node at --addr, with the admin token
+// when there is one (never sent in plaintext to another machine unless
+// forced).
+func (c *control) client() (*client.Control, error) {
+	cl, err := c.anonymous()
 	if err != nil {
-		return fmt.Errorf("node address %q: %w", c.addr, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	token, err := c.token.value()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if token != "" {
 		if err := c.checkToken("admin token"); err != nil {
-			return err
+			return nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	cl.Token = token
+	return cl, nil
+}
+
+// anonymous is the control client of the node at --addr without a token,
+// for the endpoints open to every caller (/healthz).
+func (c *control) anonymous() (*client.Control, error) {
+	tr, err := c.transport()
 	if err != nil {
-		return fmt.Errorf("node at %s: %w", c.addr, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("node at %s: %w", c.addr, err)
-	}
-	var r struct {
-		Code    ptp.Code        `json:"code"`
-		Message string          `json:"message"`
-		Content json.RawMessage `json:"content"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil || r.Code == "" {
-		return fmt.Errorf("node at %s answered HTTP %d without a PTP reply: %.200q", c.addr, resp.StatusCode, data)
-	}
-	if r.Code != ptp.OK {
-		return replyError{r.Code, r.Message}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(r.Content, out); err != nil {
-		return fmt.Errorf("reply of %s %s: %w", method, path, err)
-	}
-	return nil
+	return &client.Control{URL: c.url(""), Name: c.addr, HTTP: &http.Client{Transport: tr}}, nil
 }
 
 // showReply calls a control endpoint (see call) and prints the reply's content,

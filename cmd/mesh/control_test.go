@@ -50,7 +50,7 @@ func TestControlCall(t *testing.T) {
 	if err := os.WriteFile(c.token.file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var re replyError
+	var re *ptp.Error
 	if err := c.call(ctx, "/denied", nil, nil); !errors.As(err, &re) || re.Code != ptp.Unauthorized ||
 		err.Error() != "E0000000403: control endpoints answer loopback callers" || auth != "Bearer from-file" {
 		t.Fatalf("denied reply: %v (auth %q)", err, auth)

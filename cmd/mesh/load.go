@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -366,7 +367,7 @@ func (e *errorKinds) add(op string, code ptp.Code, err error) {
 	if err != nil {
 		kind, first = op+" error", err.Error()
 	} else {
-		first = orWord(e.messages[code], code.Message())
+		first = cmp.Or(e.messages[code], code.Message())
 	}
 	for _, k := range e.kinds {
 		if k.Kind == kind {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
 )
@@ -138,9 +140,9 @@ func netWeaveCmd(c *control) *cobra.Command {
 			if err := c.print(cmd.OutOrStdout(), r, routeTable(r)); err != nil || c.output == "json" {
 				return err
 			}
-			var me node.Public
+			var me api.NodeInfo
 			_ = c.call(cmd.Context(), "/v1/interconn/node", nil, &me)
-			weaveAdvice(cmd.OutOrStdout(), r, me)
+			weaveAdvice(cmd.OutOrStdout(), r, me.Public)
 			return nil
 		},
 	}
@@ -152,7 +154,7 @@ func weaveAdvice(w io.Writer, r network.Route, me node.Public) {
 		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", printable(r.NodeID))
 		return
 	}
-	id, inst := orWord(me.NodeID, "THIS_NODE_ID"), orWord(me.InstID, "THIS_INST_ID")
+	id, inst := cmp.Or(me.NodeID, "THIS_NODE_ID"), cmp.Or(me.InstID, "THIS_INST_ID")
 	fmt.Fprintf(w, `
 Authorisation code: %s
 
@@ -163,13 +165,6 @@ network being woven), and have them read you the code %s shows for %s
   they run:  mesh net ack %s --inst %s --code %s
   you run:   mesh net ack %s --code THE_CODE_THEY_READ
 `, r.Code, printable(r.NodeID), printable(r.NodeID), id, id, inst, r.Code, printable(r.NodeID))
-}
-
-func orWord(s, word string) string {
-	if s == "" {
-		return word
-	}
-	return s
 }
 
 func netAckCmd(c *control) *cobra.Command {
@@ -364,4 +359,4 @@ func when(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-func dash(s string) string { return orWord(printable(s), "-") }
+func dash(s string) string { return cmp.Or(printable(s), "-") }

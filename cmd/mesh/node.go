@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/node"
 )
 
@@ -45,14 +47,11 @@ func nodeCmd() *cobra.Command {
 	return cmd
 }
 
-// nodeInfo is GET /v1/interconn/node: the public identity and the address
-// told to partners.
-type nodeInfo struct {
-	node.Public
-	Advertise string `json:"advertise"`
-}
+// nodeInfo is the reply of GET /v1/interconn/node, under the name the
+// HA tests use.
+type nodeInfo = api.NodeInfo
 
-func nodeTable(p nodeInfo) func(io.Writer) {
+func nodeTable(p api.NodeInfo) func(io.Writer) {
 	return func(w io.Writer) {
 		if p.NodeID == "" {
 			fields(w, "node_id", "(none yet: run mesh node refresh)")
@@ -60,6 +59,6 @@ func nodeTable(p nodeInfo) func(io.Writer) {
 		}
 		fields(w, "node_id", p.NodeID, "inst_id", p.InstID, "inst_name", p.InstName, "version", p.Version,
 			"root", fingerprint(p.RootCrt), "certificate", fingerprint(p.Crt),
-			"advertise", orWord(p.Advertise, "(none: partners cannot call back; set mesh start --advertise)"))
+			"advertise", cmp.Or(p.Advertise, "(none: partners cannot call back; set mesh start --advertise)"))
 	}
 }

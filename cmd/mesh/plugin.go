@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -53,9 +54,6 @@ Secrets a plugin needs (keys, tokens) go in a file, not on the command line:
 		pluginSwitchCmd(c, "disable", "Stop calling a plugin, keeping it installed"))
 	return cmd
 }
-
-// wasmMagic opens every WebAssembly binary module.
-var wasmMagic = []byte("\x00asm")
 
 // installFlags are the flags of `mesh plugin install` that need reading.
 type installFlags struct {
@@ -125,7 +123,7 @@ func readInstall(req *plugin.InstallRequest, in *installFlags, file string) erro
 	if err != nil {
 		return err
 	}
-	if !bytes.HasPrefix(wasm, wasmMagic) {
+	if !plugin.IsWasm(wasm) {
 		return fmt.Errorf("%s is not a WebAssembly module (it does not start with \\0asm)", file)
 	}
 	if len(wasm) > plugin.MaxModule {
@@ -325,7 +323,7 @@ func pluginTable(r plugin.Record) func(io.Writer) {
 			"size", fmt.Sprintf("%s (%d bytes)", size(r.Size), r.Size), "sha256", r.SHA256,
 			"installed", when(r.Installed), "exports", strings.Join(r.Exports, ", ")}
 		for _, k := range slices.Sorted(maps.Keys(r.Config)) {
-			kv = append(kv, "config "+k, orWord(r.Config[k], `""`))
+			kv = append(kv, "config "+k, cmp.Or(r.Config[k], `""`))
 		}
 		kv = append(kv, "prefixes", strings.Join(o.Prefixes, ", "), "fail_open", yes(o.FailOpen),
 			"cache_ttl", cacheTTL(o.CacheTTLms), "timeout", msDuration(o.TimeoutMs),

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppcmesh/mesh/host"
 	"github.com/ppcmesh/mesh/host/api"
 )
 
@@ -50,22 +51,16 @@ func statusCmd() *cobra.Command {
 	return cmd
 }
 
+// status is what `mesh status` shows: readiness, then the node's figures
+// (the content of /stats) while it serves.
 type status struct {
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason,omitempty"`
 	Stats  struct {
-		NodeID  string `json:"node_id"`
-		Pushed  int64  `json:"pushed"`
-		Popped  int64  `json:"popped"`
-		Cluster *struct {
-			Replica     string   `json:"replica"`
-			Replicas    int      `json:"replicas"`
-			NATS        string   `json:"nats"`
-			Routes      []string `json:"routes"`
-			Server      string   `json:"server"`
-			QueueLeader string   `json:"queue_leader"`
-			Outbox      bool     `json:"outbox_lease"`
-		} `json:"cluster"`
+		NodeID  string              `json:"node_id"`
+		Pushed  int64               `json:"pushed"`
+		Popped  int64               `json:"popped"`
+		Cluster *host.ClusterStatus `json:"cluster"`
 	} `json:"stats"`
 }
 
@@ -74,7 +69,7 @@ func (s status) table(w io.Writer) {
 		fields(w, "ready", "NO: "+s.Reason) // /stats has no figures for a node that cannot serve
 		return
 	}
-	fields(w, "ready", "yes", "node_id", orWord(s.Stats.NodeID, "(none yet)"))
+	fields(w, "ready", "yes", "node_id", cmp.Or(s.Stats.NodeID, "(none yet)"))
 	if c := s.Stats.Cluster; c != nil {
 		fields(w, "replica", c.Replica, "replicas", strconv.Itoa(c.Replicas), "nats", c.NATS+" (server "+c.Server+")",
 			"routes", strings.Join(c.Routes, ", "), "queue leader", c.QueueLeader,
@@ -87,30 +82,22 @@ func (s status) table(w io.Writer) {
 func health(ctx context.Context, c *control) (bool, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/healthz"), nil)
-	if err != nil {
-		return false, "", fmt.Errorf("node address %q: %w", c.addr, err)
-	}
-	tr, err := c.transport()
+	cl, err := c.anonymous()
 	if err != nil {
 		return false, "", err
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	r, httpStatus, err := cl.Do(ctx, "/healthz", nil)
 	if err != nil {
-		return false, "", fmt.Errorf("node at %s: %w", c.addr, err)
+		return false, "", err
 	}
-	defer resp.Body.Close()
-	var h struct {
-		Message string     `json:"message"`
-		Content api.Health `json:"content"`
+	var h api.Health
+	if err := r.Decode(&h); err != nil {
+		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", c.addr, httpStatus, err)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
-		return false, "", fmt.Errorf("node at %s: /healthz answered HTTP %d: %w", c.addr, resp.StatusCode, err)
-	}
-	ready := resp.StatusCode == http.StatusOK && h.Content.Ready
-	reason := h.Content.Reason
+	ready := httpStatus == http.StatusOK && h.Ready
+	reason := h.Reason
 	if !ready && reason == "" {
-		reason = fmt.Sprintf("/healthz answered HTTP %d: %s", resp.StatusCode, h.Message)
+		reason = fmt.Sprintf("/healthz answered HTTP %d: %s", httpStatus, r.Message)
 	}
 	return ready, reason, nil
 }

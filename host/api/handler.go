@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"net"
+	"github.com/ppcmesh/mesh/host/internal/loopback"
 	"net/http"
 	"strings"
 
@@ -68,7 +68,7 @@ func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Ne
 // ServeHTTP serves r: with a route handler plugin when one claims its path
 // (never the node's own endpoints), else with the node's routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.routed(w, r, r.URL.Path) {
+	if h.serveRoute(w, r, r.URL.Path) {
 		return
 	}
 	h.router.ServeHTTP(w, r)
@@ -92,7 +92,7 @@ func (h *Handler) operator(r *http.Request) error {
 	if connOf(r.Context()).HasCert() {
 		return ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")
 	}
-	if isLoopback(r.RemoteAddr) || h.hasToken(r) {
+	if loopback.Is(r.RemoteAddr) || h.hasToken(r) {
 		return nil
 	}
 	return ptp.Errorf(ptp.Unauthorized, "control endpoints answer loopback callers, or others with the admin bearer token")
@@ -103,21 +103,16 @@ func (h *Handler) hasToken(r *http.Request) bool {
 	return ok && h.adminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(h.adminToken)) == 1
 }
 
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// NodeInfo is the content of GET /v1/interconn/node: the node's public
+// identity and the address it tells partners.
+type NodeInfo struct {
+	node.Public
+	Advertise string `json:"advertise"`
 }
 
 // nodeGet shows the public identity and the address told to partners.
 func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, ptp.OK, struct {
-		node.Public
-		Advertise string `json:"advertise"`
-	}{h.ident.Public(), h.net.Advertise()})
+	writeJSON(w, ptp.OK, NodeInfo{h.ident.Public(), h.net.Advertise()})
 }
 
 // Health is the content of every /healthz reply, ready or not, and of a

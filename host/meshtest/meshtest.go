@@ -71,11 +71,11 @@ func (n *Node) Stop(tb testing.TB) {
 	}
 }
 
-// Reply is a decoded JSON reply of the HTTP API.
+// Reply is a decoded JSON reply of the HTTP API: the one reply envelope
+// (ptp.Reply) with the chan replies' metadata, and the HTTP status and body
+// for failure messages.
 type Reply struct {
-	Code     ptp.Code          `json:"code"`
-	Message  string            `json:"message"`
-	Content  json.RawMessage   `json:"content"`
+	ptp.Reply
 	Metadata map[string]string `json:"metadata"`
 	Status   int               `json:"-"`
 	Body     string            `json:"-"`

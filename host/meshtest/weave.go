@@ -3,6 +3,7 @@ package meshtest
 import (
 	"testing"
 
+	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -90,14 +91,8 @@ func (n *Node) RouteState(tb testing.TB, id string) string {
 	return route.State
 }
 
-// Public is the public identity a node shows.
-type Public struct {
-	NodeID    string `json:"node_id"`
-	InstID    string `json:"inst_id"`
-	RootCrt   string `json:"root_crt"`
-	Crt       string `json:"crt"`
-	Advertise string `json:"advertise"`
-}
+// Public is the public identity a node shows (GET /v1/interconn/node).
+type Public = api.NodeInfo
 
 // Public fetches n's public identity.
 func (n *Node) Public(tb testing.TB) Public {

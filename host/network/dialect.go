@@ -209,12 +209,8 @@ var deterministic = map[ptp.Code]bool{
 // decodeReply reads a partner's HTTP reply: PTP JSON {code, message}, or
 // Kuscia's protobuf TransportOutbound {payload=1, code=2, message=3}.
 func decodeReply(data []byte) (ptp.Code, string, bool) {
-	var out struct {
-		Code    ptp.Code `json:"code"`
-		Message string   `json:"message"`
-	}
-	if err := json.Unmarshal(data, &out); err == nil && out.Code != "" {
-		return out.Code, out.Message, true
+	if r, err := ptp.ParseReply(data); err == nil {
+		return r.Code, r.Message, true
 	}
 	return kusciaReply(data)
 }

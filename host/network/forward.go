@@ -34,9 +34,9 @@ type Receipt struct {
 // go by invoke, so that they never hold up small messages behind them.
 const streamed = 256 << 10
 
-// Resolve finds the partner a push names, by node id or else institution.
+// resolve finds the partner a push names, by node id or else institution.
 // ok is false when the target is not a partner at all.
-func (n *Network) Resolve(nodeID, instID string) (*entry, bool) {
+func (n *Network) resolve(nodeID, instID string) (*entry, bool) {
 	if nodeID != "" {
 		return n.routes.get(nodeID)
 	}
@@ -47,7 +47,7 @@ func (n *Network) Resolve(nodeID, instID string) (*entry, bool) {
 // once the partner has stored it durably — or, for a route with an outbox,
 // once it is parked here.
 func (n *Network) Forward(ctx context.Context, nodeID, instID string, d Delivery) (Receipt, error) {
-	e, ok := n.Resolve(nodeID, instID)
+	e, ok := n.resolve(nodeID, instID)
 	if !ok {
 		return Receipt{}, ptp.Errorf(ptp.NotWoven, "target node %q (inst %q) is not this node (%q) and is not woven with it",
 			nodeID, instID, n.ident.NodeID())

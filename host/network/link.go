@@ -36,14 +36,23 @@ type link struct {
 	cancel  context.CancelFunc
 }
 
-// links holds one link per partner.
+// links holds one link per partner, and the links replaced since (retired),
+// which stay open a grace period for the calls in flight on them and are
+// closed then or by closeAll, whichever comes first: the network owns every
+// connection it opened until Close.
 type links struct {
-	n  *Network
-	mu sync.Mutex
-	m  map[string]*link
+	n       *Network
+	mu      sync.Mutex
+	m       map[string]*link
+	retired map[*link]*time.Timer
 }
 
-func newLinks(n *Network) *links { return &links{n: n, m: make(map[string]*link)} }
+// retireGrace is how long a replaced link stays open for calls in flight.
+const retireGrace = time.Minute
+
+func newLinks(n *Network) *links {
+	return &links{n: n, m: make(map[string]*link), retired: make(map[*link]*time.Timer)}
+}
 
 // get returns the link to route e, building it on first use or when the
 // route has changed since.
@@ -58,11 +67,27 @@ func (ls *links) get(e *entry) (*link, error) {
 		return nil, err
 	}
 	if old, ok := ls.m[e.NodeID]; ok {
-		// Calls in flight on the old link finish: close it a little later.
-		time.AfterFunc(time.Minute, old.close)
+		ls.retire(old)
 	}
 	ls.m[e.NodeID] = l
 	return l, nil
+}
+
+// retire closes old after retireGrace (or at closeAll); ls.mu is held.
+func (ls *links) retire(old *link) {
+	ls.retired[old] = time.AfterFunc(retireGrace, func() { ls.closeRetired(old) })
+}
+
+// closeRetired closes a retired link whose grace period is over, unless
+// closeAll already has. It closes under ls.mu, so closeAll never returns
+// while a retired link is still being closed.
+func (ls *links) closeRetired(l *link) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if _, ok := ls.retired[l]; ok {
+		delete(ls.retired, l)
+		l.close()
+	}
 }
 
 func (ls *links) drop(id string) {
@@ -75,12 +100,18 @@ func (ls *links) drop(id string) {
 	}
 }
 
+// closeAll closes every link, the current and the retired ones.
 func (ls *links) closeAll() {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	for id, l := range ls.m {
 		l.close()
 		delete(ls.m, id)
+	}
+	for l, t := range ls.retired {
+		t.Stop()
+		l.close()
+		delete(ls.retired, l)
 	}
 }
 

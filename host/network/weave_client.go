@@ -77,13 +77,9 @@ func (hc *handshakeClient) post(ctx context.Context, path string, body, out any)
 		return nil, ptp.Errorf(ptp.NetworkUnreachable, "handshake with %s at %s: %v", hc.id, hc.host, err)
 	}
 	defer resp.Body.Close()
-	var env struct {
-		Code    ptp.Code        `json:"code"`
-		Message string          `json:"message"`
-		Content json.RawMessage `json:"content"`
-	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err := json.Unmarshal(data, &env); err != nil || env.Code == "" {
+	env, err := ptp.ParseReply(data)
+	if err != nil {
 		return nil, ptp.Errorf(ptp.Incompatible, "handshake with %s: reply %d is not a Mesh handshake: %.200q", hc.id, resp.StatusCode, data)
 	}
 	if env.Code != ptp.OK {
