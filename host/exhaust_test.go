@@ -392,8 +392,8 @@ func popFlood(c *meshtest.GRPCClient, topic string, count int) *refusals {
 func TestStreamsPerConnectionAreCapped(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
 	for _, ct := range []string{"application/grpc", "application/json"} {
-		if got := maxStreams(t, n.Addr, ct); got != host.DefaultMaxStreams {
-			t.Errorf("%s: SETTINGS_MAX_CONCURRENT_STREAMS %d, want %d", ct, got, host.DefaultMaxStreams)
+		if got := maxStreams(t, n.Addr, ct); got != host.Defaults().MaxStreams {
+			t.Errorf("%s: SETTINGS_MAX_CONCURRENT_STREAMS %d, want %d", ct, got, host.Defaults().MaxStreams)
 		}
 	}
 }

@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/cluster"
@@ -25,95 +23,6 @@ import (
 	"github.com/ppcmesh/mesh/host/portmux"
 	"github.com/ppcmesh/mesh/host/queue"
 )
-
-// Config is the whole configuration of a node. Zero values take defaults;
-// flags and environment variables of `mesh start` fill it.
-type Config struct {
-	Home            string        // state directory (MESH_HOME); default ~/.mesh
-	Listen          string        // the one port for gRPC and HTTP; default :7304
-	AdminToken      string        // bearer token for control calls from non-loopback callers
-	ContainerNets   []string      // networks containers are admitted from (CIDRs); default loopback; "none" for none
-	ContainerToken  string        // bearer token that admits a container from anywhere
-	Hosts           []string      // extra names and addresses for the serving certificate
-	MaxMessage      int64         // largest request (gRPC message or HTTP body); default 128 MiB
-	MaxBytes        int64         // all queues together; default 8 GiB
-	SessionMaxBytes int64         // one session; default 1 GiB
-	MessageTTL      time.Duration // unpopped messages expire after it; default 72h
-	ReleaseGrace    time.Duration // released sessions answer 608 this long; default 10m
-	FullWait        time.Duration // a push waits this long for room before 700; default 30s
-	DefaultPopWait  time.Duration // pop wait when none is given; default 120s
-	MaxPopWait      time.Duration // longest pop wait; longer timeouts are clamped to it; default api.DefaultMaxPopWait (11h)
-	Advertise       string        // the address partners reach this node at, told them when weaving
-	ForwardRetry    time.Duration // how long a push retries an unreachable partner before 607; default 30s
-	WeaveTTL        time.Duration // a partner's handshake nobody acks lapses after it; default 1h
-	NATSListen      string        // optional NATS client port of the embedded server
-	NATSURL         string        // external NATS cluster (comma-separated URLs); empty embeds a server
-	NATSCreds       string        // credentials file for NATSURL
-	NATSCA          string        // CA file for tls:// NATS URLs
-	ClusterListen   string        // route port of the embedded server, to cluster with the other replicas
-	ClusterPeers    []string      // route addresses of the replicas (host:port)
-	ClusterName     string        // NATS cluster name; default "mesh"
-	ClusterToken    string        // secret the replicas' routes share
-	ClusterWait     time.Duration // how long start waits for the cluster to form; default 2m
-	Replicas        int           // servers keeping each stream and bucket; 0 follows the cluster (3 with ≥3)
-	Name            string        // this replica's name, unique among the replicas; default host-port
-	SyncAlways      bool          // fsync every stored message
-	ShutdownTimeout time.Duration // how long in-flight calls get on stop; default 30s
-	PluginCache     string        // wazero's compilation cache of plugins (keyed by module bytes, safe to share); default <Home>/plugin-cache
-	Logger          *slog.Logger
-
-	// resource bounds (defaults in bounds.go)
-	MaxConns       int           // connections open at once on the port; default the open-file limit less a reserve, at most 32,768
-	MaxStreams     uint32        // concurrent streams on one HTTP/2 or gRPC connection; default 256
-	MaxPopsPerConn int           // pops waiting at once on one connection; default 64
-	MaxPops        int           // pops waiting at once on the node; default 10,000
-	BodyGrace      time.Duration // time a request body has before BodyMinRate counts; default 20s
-	BodyMinRate    int64         // bytes per second a request body must average after BodyGrace; default 64 KiB/s
-}
-
-// Validate fills defaults and checks the configuration.
-func (c *Config) Validate() error {
-	if c.Home == "" {
-		dir, err := os.UserHomeDir()
-		if err != nil {
-			return fmt.Errorf("no home directory: set --home or MESH_HOME: %w", err)
-		}
-		c.Home = filepath.Join(dir, ".mesh")
-	}
-	if c.Listen == "" {
-		c.Listen = ":7304"
-	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("listen address %q: %w", c.Listen, err)
-	}
-	if len(c.ContainerNets) == 0 {
-		c.ContainerNets = api.DefaultContainerNets
-	}
-	if _, err := api.ParseNets(c.ContainerNets); err != nil {
-		return err
-	}
-	if c.MaxMessage <= 0 {
-		c.MaxMessage = 128 << 20
-	}
-	if c.MaxMessage > 2<<30-(1<<20) {
-		return fmt.Errorf("max message %d bytes: at most 2 GiB - 1 MiB", c.MaxMessage)
-	}
-	if c.Name == "" {
-		hn, _ := os.Hostname()
-		_, port, _ := net.SplitHostPort(c.Listen)
-		c.Name = orDefault(hn, "mesh") + "-" + port
-	}
-	if c.ClusterWait <= 0 {
-		c.ClusterWait = 2 * time.Minute
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return c.boundDefaults()
-}
 
 // Host is a running node.
 type Host struct {
@@ -129,7 +38,7 @@ type Host struct {
 	mux     *portmux.Mux
 	grpc    *grpc.Server
 	http    *http.Server
-	drain   context.CancelFunc
+	drain   func() // wakes blocked pops and ends transport streams: the node is stopping
 	lock    *homeLock
 }
 
@@ -151,11 +60,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if h.lock, err = lockHome(cfg.Home); err != nil {
 		return nil, err
 	}
-	h.nats, err = cluster.Start(ctx, cluster.Config{StoreDir: filepath.Join(cfg.Home, "nats"),
-		ClientListen: cfg.NATSListen, SyncAlways: cfg.SyncAlways, Name: cfg.Name,
-		URL: cfg.NATSURL, Creds: cfg.NATSCreds, CA: cfg.NATSCA,
-		ClusterListen: cfg.ClusterListen, ClusterPeers: cfg.ClusterPeers, ClusterName: cfg.ClusterName,
-		ClusterToken: cfg.ClusterToken, Replicas: cfg.Replicas, Wait: cfg.ClusterWait, Logger: cfg.Logger})
+	h.nats, err = cluster.Start(ctx, cfg.clusterConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -170,13 +75,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}
 	defer release()
 	if err := h.opening(ctx, "queues", func(ctx context.Context) (err error) {
-		h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, queue.Config{
-			MaxBytes: cfg.MaxBytes, SessionMaxBytes: cfg.SessionMaxBytes, MessageTTL: cfg.MessageTTL,
-			ReleaseGrace: cfg.ReleaseGrace, FullWait: cfg.FullWait, Replicas: r, Pool: h.nats.Pool,
-			// Direct gets may be served by a follower that has not yet seen a
-			// pop's delete; only a single copy can serve them safely.
-			DirectGet: r == 1, Origin: cfg.Name,
-		})
+		h.queue, err = queue.Open(ctx, h.nats.Conn, h.nats.JS, cfg.queueConfig(r, h.nats.Pool))
 		return err
 	}); err != nil {
 		return nil, err
@@ -188,7 +87,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	h.ident.CheckRenames(h.queuedUnder)
-	if h.engine, err = plugin.NewEngine(orDefault(cfg.PluginCache, filepath.Join(cfg.Home, "plugin-cache")), cfg.Logger); err != nil {
+	if h.engine, err = plugin.NewEngine(cfg.PluginCache, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := h.opening(ctx, "plugins", func(ctx context.Context) (err error) {
@@ -202,9 +101,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}
 	if err := h.opening(ctx, "partner routes", func(ctx context.Context) error {
 		var err error
-		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, network.Config{Advertise: h.advertise(),
-			RetryFor: cfg.ForwardRetry, PendingTTL: cfg.WeaveTTL, MaxMessage: cfg.MaxMessage, Codecs: h.plugins, Replicas: r,
-			Lease: h.nats.Lease("outbox"), Logger: cfg.Logger})
+		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, cfg.networkConfig(h.advertise(), h.plugins, r, h.nats.Lease("outbox")))
 		return err
 	}); err != nil {
 		return nil, err
@@ -248,20 +145,9 @@ func (h *Host) advertise() string {
 
 // build makes the servers over the opened store.
 func (h *Host) build() {
-	drainCtx, drain := context.WithCancel(context.Background())
-	h.drain = drain
-	nets, _ := api.ParseNets(h.cfg.ContainerNets) // checked by Validate
-	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Limits{
-		DefaultPopWait: h.cfg.DefaultPopWait, MaxPopWait: h.cfg.MaxPopWait, MaxBody: h.cfg.MaxMessage, Logger: h.log,
-		Pops: api.NewPopLimiter(h.cfg.MaxPopsPerConn, h.cfg.MaxPops)},
-		api.Admission{Nets: nets, Token: h.cfg.ContainerToken}, drainCtx)
-	limit := int(h.cfg.MaxMessage) + 1<<20 // room for the envelope
-	h.grpc = grpc.NewServer(
-		grpc.Creds(network.ServerCreds()),
-		grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit), grpc.MaxConcurrentStreams(h.cfg.MaxStreams),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-	)
+	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, h.cfg.limits(), h.cfg.admission())
+	h.drain = svc.Drain
+	h.grpc = grpc.NewServer(h.cfg.grpcOptions()...)
 	api.RegisterGRPC(h.grpc, svc)
 	handler := api.NewHandler(svc, h.ident, h.queue, h.net, api.HTTPConfig{
 		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready, Cluster: h.clusterStatus})
@@ -274,7 +160,7 @@ func (h *Host) build() {
 	h.http = &http.Server{Handler: portmux.Mixed(h.grpc, handler), Protocols: protocols,
 		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute,
 		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: int(h.cfg.MaxStreams)},
-		ConnContext: api.BodyRate{Grace: h.cfg.BodyGrace, MinRate: h.cfg.BodyMinRate}.ConnContext}
+		ConnContext: h.cfg.bodyRate().ConnContext}
 	h.mux = portmux.New(h.ln)
 	h.mux.MaxConns, h.mux.Logger = h.cfg.MaxConns, h.log
 	h.mux.TLS = h.net.ServerTLS()
@@ -401,11 +287,4 @@ func (h *Host) Close() {
 	}
 	h.lock.release() // last: the store is closed
 	h.lock = nil
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,45 +30,66 @@ import (
 // and once against an external three-server NATS cluster (nats-server
 // built from its Go module, run as three processes).
 
-// replica is one `mesh start` process of the node.
+// replica is one `mesh start` process of the node. It binds port 0 for
+// its API and its routes and reports the ports it got in its log, so no
+// port is chosen before the process holds it.
 type replica struct {
-	name, home, listen string
-	args               []string
-	log                string // its standard error
-	cmd                *exec.Cmd
-	done               chan error
+	name, home string
+	listen     string // its API address, as its current run logged it
+	routes     string // its embedded NATS's route address, as logged
+	args       []string
+	set        *replicaSet
+	log        string // its standard error
+	from       int64  // the log's size when the current run started
+	cmd        *exec.Cmd
+	done       chan error
 }
 
 // replicaSet is the node's replicas and, in the external mode, the NATS
 // servers they share.
 type replicaSet struct {
-	reps []*replica
-	nats []*natsServer // external mode only
+	reps     []*replica
+	nats     []*natsServer // external mode only
+	external bool
+	seed     string // a route address the test holds, named by the first server
 }
 
 type natsServer struct {
-	name, client, log string
-	args              []string
-	cmd               *exec.Cmd
+	name, client, routes, log string
+	cmd                       *exec.Cmd
 }
 
-// freePorts reserves n loopback ports and releases them for the caller.
-func freePorts(t testing.TB, n int) []int {
+// What the processes log once they hold their ports.
+var (
+	replicaListenRE = regexp.MustCompile(` listen=(\S+)`)
+	replicaRoutesRE = regexp.MustCompile(` cluster_addr=(\S+)`)
+	natsClientRE    = regexp.MustCompile(`Listening for client connections on (\S+)`)
+	natsRoutesRE    = regexp.MustCompile(`Listening for route connections on (\S+)`)
+)
+
+// seedRoute holds a loopback listener for the test's life and returns its
+// address. NATS runs JetStream clustered only with a route configured, and
+// the first server of a set has no running peer to name: it names this
+// listener, which closes every connection, and the others name it.
+func seedRoute(t testing.TB) string {
 	t.Helper()
-	var ls []net.Listener
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed at cleanup
+			}
+			_ = c.Close()
 		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return out
+	}()
+	t.Cleanup(func() { _ = l.Close(); <-done })
+	return l.Addr().String()
 }
 
 var (
@@ -93,55 +116,29 @@ func natsServerBin(t testing.TB) string {
 }
 
 // startReplicaSet starts three replicas, embedded-clustered or on an
-// external NATS cluster, and waits until all are ready.
+// external NATS cluster, and waits until all are ready. Servers start one
+// after another, each naming the route addresses of those already running
+// (NATS gossips the rest).
 func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 	t.Helper()
-	ports := freePorts(t, 9)
-	set := &replicaSet{}
-	var advertise, peers, urls []string
-	for i := range 3 {
-		advertise = append(advertise, fmt.Sprintf("127.0.0.1:%d", ports[i]))
-		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[3+i]))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[6+i]))
-	}
+	set := &replicaSet{external: external, seed: seedRoute(t)}
+	var urls []string
 	if external {
-		bin := natsServerBin(t)
 		for i := range 3 {
-			var routes []string
-			for j, p := range peers {
-				if j != i {
-					routes = append(routes, "nats://"+p)
-				}
-			}
-			s := &natsServer{name: fmt.Sprintf("n%d", i+1), client: urls[i], args: []string{
-				"-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[6+i]),
-				"--server_name", fmt.Sprintf("n%d", i+1), "--cluster_name", "ext",
-				"--cluster", "nats://" + peers[i], "--routes", strings.Join(routes, ","),
-			}}
-			s.log = filepath.Join(t.TempDir(), "nats.log")
-			f, err := os.Create(s.log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.cmd = exec.Command(bin, s.args...)
-			s.cmd.Stdout, s.cmd.Stderr = f, f
-			if err := s.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { f.Close() })
-			t.Cleanup(func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() })
-			set.nats = append(set.nats, s)
+			s := set.startNATS(t, fmt.Sprintf("n%d", i+1))
+			urls = append(urls, "nats://"+s.client)
 		}
 	}
 	for i := range 3 {
-		r := &replica{name: fmt.Sprintf("r%d", i+1), home: t.TempDir(), listen: advertise[i]}
+		r := &replica{name: fmt.Sprintf("r%d", i+1), home: t.TempDir(), set: set}
 		r.log = filepath.Join(r.home, "stderr.log")
-		r.args = []string{"start", "--home", r.home, "--listen", r.listen, "--name", r.name,
-			"--advertise", strings.Join(advertise, ",")}
+		r.args = []string{"start", "--home", r.home, "--listen", "127.0.0.1:0", "--name", r.name}
 		if external {
 			r.args = append(r.args, "--nats-url", strings.Join(urls, ","))
 		} else {
-			r.args = append(r.args, "--cluster-listen", peers[i], "--cluster-peers", strings.Join(peers, ","))
+			// Each replica names only the peers already running, so the
+			// cluster's size cannot say how many replicas to keep.
+			r.args = append(r.args, "--cluster-listen", "127.0.0.1:0", "--replicas", "3")
 		}
 		r.args = append(r.args, extra...)
 		set.reps = append(set.reps, r)
@@ -163,11 +160,86 @@ func startReplicaSet(t testing.TB, external bool, extra ...string) *replicaSet {
 	})
 	for _, r := range set.reps {
 		r.start(t)
+		if !external {
+			r.routes = r.awaitLog(t, replicaRoutesRE, "its route address")
+		}
 	}
 	for _, r := range set.reps {
 		r.waitReady(t)
 	}
 	return set
+}
+
+// startNATS starts one external nats-server on ports of its choosing,
+// routed to the servers already running, and waits until it logs its
+// client and route addresses.
+func (s *replicaSet) startNATS(t testing.TB, name string) *natsServer {
+	t.Helper()
+	var routes []string
+	for _, n := range s.nats {
+		routes = append(routes, "nats-route://"+n.routes)
+	}
+	if len(routes) == 0 {
+		routes = []string{"nats-route://" + s.seed}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	body := fmt.Sprintf("server_name: %s\nlisten: \"127.0.0.1:-1\"\njetstream { store_dir: %q }\n"+
+		"cluster { name: ext, listen: \"127.0.0.1:-1\", routes: [%s] }\n", name, filepath.Join(dir, "js"), `"`+strings.Join(routes, `", "`)+`"`)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &natsServer{name: name, log: filepath.Join(dir, "nats.log")}
+	f, err := os.Create(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(natsServerBin(t), "-c", conf)
+	n.cmd.Stdout, n.cmd.Stderr = f, f
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = n.cmd.Process.Kill(); _ = n.cmd.Wait() })
+	s.nats = append(s.nats, n)
+	meshtest.WaitFor(t, 60*time.Second, "nats-server "+name+" to listen", func() bool {
+		b, _ := os.ReadFile(n.log)
+		if m := natsClientRE.FindSubmatch(b); m != nil {
+			n.client = string(m[1])
+		}
+		if m := natsRoutesRE.FindSubmatch(b); m != nil {
+			n.routes = string(m[1])
+		}
+		return n.client != "" && n.routes != ""
+	})
+	return n
+}
+
+// peerArgs names, for r's next start, the route addresses of the other
+// replicas now running, or the seed when none runs.
+func (s *replicaSet) peerArgs(r *replica) []string {
+	if s == nil || s.external {
+		return nil
+	}
+	var peers []string
+	for _, o := range s.reps {
+		if o != r && o.cmd != nil && o.routes != "" {
+			peers = append(peers, o.routes)
+		}
+	}
+	if len(peers) == 0 {
+		peers = []string{s.seed}
+	}
+	return []string{"--cluster-peers", strings.Join(peers, ",")}
+}
+
+// addrs is every replica's API address, as a partner's route lists them.
+func (s *replicaSet) addrs() string {
+	var out []string
+	for _, r := range s.reps {
+		out = append(out, r.listen)
+	}
+	return strings.Join(out, ",")
 }
 
 func tail(s string, n int) string {
@@ -177,14 +249,20 @@ func tail(s string, n int) string {
 	return s
 }
 
-// start runs the replica's process without waiting for it.
+// start runs the replica's process without waiting for it. Its addresses
+// are unknown until the new run logs them (waitReady).
 func (r *replica) start(t testing.TB) {
 	t.Helper()
 	f, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(meshBin, r.args...)
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.from, r.listen = fi.Size(), ""
+	r.cmd = exec.Command(meshBin, append(slices.Clone(r.args), r.set.peerArgs(r)...)...)
 	r.cmd.Stderr = f
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -193,26 +271,64 @@ func (r *replica) start(t testing.TB) {
 	go func() { r.done <- r.cmd.Wait(); f.Close() }()
 }
 
+// logged is the first submatch of re in what r's current run logged, or "".
+func (r *replica) logged(re *regexp.Regexp) string {
+	b, err := os.ReadFile(r.log)
+	if err != nil || int64(len(b)) < r.from {
+		return ""
+	}
+	if m := re.FindSubmatch(b[r.from:]); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+// exited fails the test if r's process has ended.
+func (r *replica) exited(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		b, _ := os.ReadFile(r.log)
+		t.Fatalf("%s exited: %v\n%s", r.name, err, tail(string(b), 3000))
+	default:
+	}
+}
+
+// awaitLog waits until r's current run logs re and returns the submatch.
+func (r *replica) awaitLog(t testing.TB, re *regexp.Regexp, what string) string {
+	t.Helper()
+	var got string
+	meshtest.WaitFor(t, 60*time.Second, r.name+" to log "+what, func() bool {
+		r.exited(t)
+		got = r.logged(re)
+		return got != ""
+	})
+	return got
+}
+
 func (r *replica) url() string { return "http://" + r.listen }
 
 // ready reports whether /healthz answers 200.
 func (r *replica) ready() bool {
-	ok, _, err := health(context.Background(), &control{endpoint: &endpoint{addr: r.listen}})
+	ok, _, err := health(context.Background(), &control{endpoint: &endpoint{addr: r.listen}, token: &secret{}})
 	return err == nil && ok
 }
 
+// waitReady waits until r's current run logs the addresses it holds and
+// answers ready there.
 func (r *replica) waitReady(t testing.TB) {
 	t.Helper()
 	// Within the replicas' own --cluster-wait (2 min), on a loaded machine.
 	meshtest.WaitFor(t, 150*time.Second, r.name+" ready", func() bool {
-		select {
-		case err := <-r.done:
-			b, _ := os.ReadFile(r.log)
-			t.Fatalf("%s exited: %v\n%s", r.name, err, tail(string(b), 3000))
-		default:
+		r.exited(t)
+		if r.listen == "" {
+			r.listen = r.logged(replicaListenRE)
 		}
-		return r.ready()
+		return r.listen != "" && r.ready()
 	})
+	if r.set != nil && !r.set.external {
+		r.routes = r.logged(replicaRoutesRE)
+	}
 }
 
 // kill ends the process with SIGKILL, as a crash would.
@@ -380,6 +496,12 @@ func haSuite(t *testing.T, external bool) {
 		if _, err := cli(t, r1.listen, "", "net", "add", "node-b", "--inst", "inst-b", "--address", b); err != nil {
 			t.Fatal(err)
 		}
+		// The replicas took their ports at start, so none can advertise the
+		// others': B's operator lists them all, and the weave keeps an
+		// operator's address.
+		if _, err := cli(t, b, "", "net", "add", "node-a", "--inst", "inst-a", "--address", set.addrs()); err != nil {
+			t.Fatal(err)
+		}
 		var woven network.Route
 		cliJSON(t, r1.listen, &woven, "net", "weave", "node-b")
 		meshtest.WaitFor(t, 30*time.Second, "B to show node-a pending", func() bool {
@@ -415,6 +537,10 @@ func haSuite(t *testing.T, external bool) {
 		res.check(t)
 		r2.start(t)
 		r2.waitReady(t)
+		// r2 came back on a new port: B's operator lists it again.
+		if _, err := cli(t, b, "", "net", "add", "node-a", "--address", set.addrs()); err != nil {
+			t.Fatal(err)
+		}
 	})
 	t.Run("kill -9 of a replica while 20,000 messages flow", func(t *testing.T) {
 		victim := r1

@@ -18,10 +18,6 @@ type Admission struct {
 	Token string         // admits a caller from anywhere when presented as a bearer token
 }
 
-// DefaultContainerNets is where containers are admitted from when nothing
-// else is configured: this machine only.
-var DefaultContainerNets = []string{"127.0.0.0/8", "::1/128"}
-
 // ParseNets reads the container networks: CIDRs or single addresses, or
 // the word "none" alone for no network (containers then need the token).
 func ParseNets(list []string) ([]netip.Prefix, error) {

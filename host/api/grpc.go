@@ -157,7 +157,7 @@ type protocolServer struct {
 }
 
 func (p *protocolServer) invoke(ctx context.Context, in *ptp.Inbound) *ptp.Outbound {
-	if out, ok := p.routed(ctx, in); ok {
+	if out, ok := p.invokeRoute(ctx, in); ok {
 		return out
 	}
 	get := chain(mapHeaders(in.Metadata), grpcHeaders(ctx))
@@ -209,16 +209,16 @@ func (p *protocolServer) Transport(stream ptp.PrivateTransferProtocol_TransportS
 				return nil
 			}
 			return err
-		case <-p.svc.drain.Done():
+		case <-p.svc.quit:
 			return status.Error(codes.Unavailable, "node stopping")
 		}
 	}
 }
 
-// routed serves an invoke whose x-ptp-uri a route handler plugin claims.
+// invokeRoute serves an invoke whose x-ptp-uri a route handler plugin claims.
 // The answer's HTTP status shows as its code: OK below 400, else the PTP
 // code of that status.
-func (p *protocolServer) routed(ctx context.Context, in *ptp.Inbound) (*ptp.Outbound, bool) {
+func (p *protocolServer) invokeRoute(ctx context.Context, in *ptp.Inbound) (*ptp.Outbound, bool) {
 	uri := mapHeaders(in.Metadata)(ptp.HeaderURI)
 	name, ok := p.svc.plugins.Router(uri)
 	if !ok {

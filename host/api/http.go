@@ -37,7 +37,7 @@ func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
 // x-mesh-form is in Kuscia's form and is answered as Kuscia answers.
 func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 	uri := r.Header.Get(ptp.HeaderURI)
-	if uri != "" && h.routed(w, r, uri) {
+	if uri != "" && h.serveRoute(w, r, uri) {
 		return
 	}
 	reply := replyWriter(uri == "" && r.Header.Get(ptp.HeaderForm) == "" && r.Header.Get(ptp.HeaderTopic) != "")

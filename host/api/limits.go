@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -98,12 +99,6 @@ type BodyRate struct {
 	MinRate int64         // bytes per second a body must average after Grace; default 64 KiB/s
 }
 
-// Defaults of BodyRate.
-const (
-	DefaultBodyGrace   = 20 * time.Second
-	DefaultBodyMinRate = 64 << 10
-)
-
 type bodyRateKey struct{}
 
 // ConnContext is the http.Server hook of ConnContext (below) that also
@@ -130,10 +125,10 @@ type bodyReader struct {
 // fields of b take their defaults.
 func (b BodyRate) reader(w http.ResponseWriter) bodyReader {
 	if b.Grace <= 0 {
-		b.Grace = DefaultBodyGrace
+		b.Grace = defaults.BodyGrace
 	}
 	if b.MinRate <= 0 {
-		b.MinRate = DefaultBodyMinRate
+		b.MinRate = defaults.BodyMinRate
 	}
 	br := bodyReader{rate: b, rc: deadlinerOf(w), start: time.Now()}
 	br.extend(0)

@@ -76,9 +76,9 @@ func byName[R any](op func(context.Context, string) (R, error)) http.HandlerFunc
 	return byKey("name", op)
 }
 
-// routed serves r with a route handler plugin when one claims path; it
+// serveRoute serves r with a route handler plugin when one claims path; it
 // reports false when none does or the handler said next.
-func (h *Handler) routed(w http.ResponseWriter, r *http.Request, path string) bool {
+func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, path string) bool {
 	name, ok := h.svc.plugins.Router(path)
 	if !ok {
 		return false
@@ -107,9 +107,9 @@ func (h *Handler) routed(w http.ResponseWriter, r *http.Request, path string) bo
 	return err != nil || ok
 }
 
-// routed is what a route handler made of a request: its own answer, or the
-// answer of the target it forwarded to.
-type routed struct {
+// routeAnswer is what a route handler made of a request: its own answer,
+// or the answer of the target it forwarded to.
+type routeAnswer struct {
 	Status  int
 	Headers map[string]string
 	Body    []byte
@@ -119,32 +119,32 @@ type routed struct {
 // admitted it; ok is false when the handler said next. A handler's failure
 // reaches the caller as the plugin package words it: the handler's name and
 // a reference to the node's log, never the guest's text.
-func (s *Service) route(ctx context.Context, conn *network.Conn, name string, req plugin.RouteRequest) (routed, bool, error) {
+func (s *Service) route(ctx context.Context, conn *network.Conn, name string, req plugin.RouteRequest) (routeAnswer, bool, error) {
 	req.RemoteAddr = conn.RemoteIP()
 	if conn.HasCert() {
 		partner, err := s.net.Caller(conn, "")
 		if err != nil {
-			return routed{}, false, err
+			return routeAnswer{}, false, err
 		}
 		req.TLSIdentity = partner
 	} else if err := s.admit.admit(conn, bearer(req.Headers["authorization"])); err != nil {
-		return routed{}, false, err // a caller without a certificate must be a container
+		return routeAnswer{}, false, err // a caller without a certificate must be a container
 	}
 	if err := s.authorizeRoute(ctx, req); err != nil {
-		return routed{}, false, err
+		return routeAnswer{}, false, err
 	}
 	resp, err := s.plugins.Handle(ctx, name, req)
 	if err != nil {
-		return routed{}, false, err
+		return routeAnswer{}, false, err
 	}
 	switch resp.Action {
 	case plugin.ActionRespond:
-		return routed{Status: orStatus(resp.Status), Headers: resp.Headers, Body: resp.Body}, true, nil
+		return routeAnswer{Status: orStatus(resp.Status), Headers: resp.Headers, Body: resp.Body}, true, nil
 	case plugin.ActionForward:
 		res, err := s.forwardRoute(ctx, name, req, resp)
 		return res, err == nil, err
 	}
-	return routed{}, false, nil
+	return routeAnswer{}, false, nil
 }
 
 // authorizeRoute asks the auth policies about a request for a route
@@ -174,13 +174,13 @@ func orStatus(s int) int {
 
 // forwardRoute passes req to the target a route handler chose: a partner
 // ("node:ID", over the partner's mTLS link) or a local upstream URL.
-func (s *Service) forwardRoute(ctx context.Context, name string, req plugin.RouteRequest, resp plugin.RouteResponse) (routed, error) {
+func (s *Service) forwardRoute(ctx context.Context, name string, req plugin.RouteRequest, resp plugin.RouteResponse) (routeAnswer, error) {
 	target := resp.Target
 	node, toPartner := strings.CutPrefix(target, "node:")
 	if !toPartner {
 		u, err := url.Parse(target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return routed{}, ptp.Errorf(ptp.BadAddress, "route %s: forward target %q is neither node:ID nor an http(s) URL", name, target)
+			return routeAnswer{}, ptp.Errorf(ptp.BadAddress, "route %s: forward target %q is neither node:ID nor an http(s) URL", name, target)
 		}
 		target = strings.TrimSuffix(target, "/")
 	} else {
@@ -192,7 +192,7 @@ func (s *Service) forwardRoute(ctx context.Context, name string, req plugin.Rout
 	}
 	out, err := http.NewRequestWithContext(ctx, req.Method, target+uri, bytes.NewReader(req.Body))
 	if err != nil {
-		return routed{}, ptp.Errorf(ptp.BadRequest, "route %s: %v", name, err)
+		return routeAnswer{}, ptp.Errorf(ptp.BadRequest, "route %s: %v", name, err)
 	}
 	for k, v := range req.Headers {
 		if !hopHeader(k) {
@@ -206,15 +206,15 @@ func (s *Service) forwardRoute(ctx context.Context, name string, req plugin.Rout
 	if toPartner {
 		res, err = s.net.RoundTrip(node, out)
 	} else {
-		res, err = http.DefaultClient.Do(out)
+		res, err = s.routes.Do(out)
 	}
 	if err != nil {
-		return routed{}, &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("route %s: forward to %s: %v", name, resp.Target, err)}
+		return routeAnswer{}, &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("route %s: forward to %s: %v", name, resp.Target, err)}
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, s.limits.MaxBody+1))
 	if err != nil || int64(len(body)) > s.limits.MaxBody {
-		return routed{}, ptp.Errorf(ptp.NetworkUnreachable, "route %s: answer from %s unreadable or over %d bytes", name, resp.Target, s.limits.MaxBody)
+		return routeAnswer{}, ptp.Errorf(ptp.NetworkUnreachable, "route %s: answer from %s unreadable or over %d bytes", name, resp.Target, s.limits.MaxBody)
 	}
 	headers := map[string]string{}
 	for k, v := range res.Header {
@@ -222,7 +222,7 @@ func (s *Service) forwardRoute(ctx context.Context, name string, req plugin.Rout
 			headers[k] = v[0]
 		}
 	}
-	return routed{Status: res.StatusCode, Headers: headers, Body: body}, nil
+	return routeAnswer{Status: res.StatusCode, Headers: headers, Body: body}, nil
 }
 
 // hopHeader names headers that belong to one connection, not the request.

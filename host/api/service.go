@@ -11,9 +11,12 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/plugin"
@@ -49,14 +52,10 @@ type Reply struct {
 	Metadata map[string]string
 }
 
-// DefaultMaxPopWait is the longest pop wait unless configured: it covers
-// FATE's shipped pop timeout of 36,000,000 ms (10 h).
-const DefaultMaxPopWait = 11 * time.Hour
-
 // Limits bound what one call may ask for.
 type Limits struct {
 	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
-	MaxPopWait     time.Duration // longest pop wait; longer timeouts are clamped to it; default DefaultMaxPopWait
+	MaxPopWait     time.Duration // longest pop wait; longer timeouts are clamped to it; default 11h, which covers FATE's shipped 10 h
 	Logger         *slog.Logger  // where clamped pop timeouts are told; nil: nowhere
 	MaxBody        int64         // largest message payload stored or forwarded (--max-message), on every transport, and largest answer read from a route's upstream; default 128 MiB
 	Pops           *PopLimiter   // bounds the pops waiting at once; nil: no bound
@@ -71,25 +70,62 @@ type Service struct {
 	limits  Limits
 	clamps  *onceLog // tells each caller once that its pop timeout was clamped
 	admit   Admission
-	drain   context.Context // cancelled when the node stops: blocked pops return
+	routes  *http.Client  // carries route handlers' forwards to local upstreams
+	quit    chan struct{} // closed by Drain: the node is stopping
+	drained sync.Once
 }
 
 // NewService returns a Service over q for the node described by ident,
 // forwarding to partners through net; admit says which callers without a
-// partner certificate are containers. Cancelling drain makes blocked pops
-// return empty at once.
-func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission, drain context.Context) *Service {
-	if limits.DefaultPopWait <= 0 {
-		limits.DefaultPopWait = 120 * time.Second
+// partner certificate are containers. Drain stops it waiting.
+func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission) *Service {
+	limits.defaults()
+	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit,
+		clamps: newOnceLog(limits.Logger, clampLogEvery, clampLogKeys), routes: newRouteClient(routeHeaderTimeout), quit: make(chan struct{})}
+}
+
+// defaults fills the limits left zero from the node's defaults.
+func (l *Limits) defaults() {
+	if l.DefaultPopWait <= 0 {
+		l.DefaultPopWait = defaults.DefaultPopWait
 	}
-	if limits.MaxPopWait <= 0 {
-		limits.MaxPopWait = DefaultMaxPopWait
+	if l.MaxPopWait <= 0 {
+		l.MaxPopWait = defaults.MaxPopWait
 	}
-	if limits.MaxBody <= 0 {
-		limits.MaxBody = 128 << 20
+	if l.MaxBody <= 0 {
+		l.MaxBody = defaults.MaxMessage
 	}
-	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit, drain: drain,
-		clamps: newOnceLog(limits.Logger, clampLogEvery, clampLogKeys)}
+}
+
+// Drain tells s the node is stopping: blocked pops return empty at once,
+// transport streams end after the message in hand, and the route client's
+// idle connections close. Safe to call more than once.
+func (s *Service) Drain() {
+	s.drained.Do(func() { close(s.quit) })
+	s.routes.CloseIdleConnections()
+}
+
+// draining reports whether Drain was called.
+func (s *Service) draining() bool {
+	select {
+	case <-s.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// untilDrain is ctx, also cancelled by Drain; cancel ends its watch.
+func (s *Service) untilDrain(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Do carries out r: for a container, on this node's queues or by forwarding
@@ -177,12 +213,10 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 		return fail(err)
 	}
 	defer s.limits.Pops.Release(r.Conn)
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := s.untilDrain(ctx)
 	defer cancel()
-	stop := context.AfterFunc(s.drain, cancel)
-	defer stop()
 	m, err := s.queue.Pop(ctx, k, wait)
-	if errors.Is(err, context.Canceled) && s.drain.Err() != nil {
+	if errors.Is(err, context.Canceled) && s.draining() {
 		err = nil // the node is stopping: answer as a timeout, nothing was taken
 	}
 	if m == nil && err == nil && strings.EqualFold(r.Provider, providerFATE) {

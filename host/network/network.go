@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -52,7 +53,7 @@ type Encoder interface {
 
 func (c *Config) defaults() {
 	if c.RetryFor <= 0 {
-		c.RetryFor = 30 * time.Second
+		c.RetryFor = defaults.ForwardRetry
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = 60 * time.Second
@@ -61,7 +62,7 @@ func (c *Config) defaults() {
 		c.OutboxRetry = 30 * time.Second
 	}
 	if c.MaxMessage <= 0 {
-		c.MaxMessage = 128 << 20
+		c.MaxMessage = defaults.MaxMessage
 	}
 	if c.Streams <= 0 {
 		c.Streams = 4
@@ -70,7 +71,7 @@ func (c *Config) defaults() {
 		c.Replicas = 1
 	}
 	if c.PendingTTL <= 0 {
-		c.PendingTTL = time.Hour
+		c.PendingTTL = defaults.WeaveTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -139,6 +140,7 @@ func (n *Network) Close() {
 	n.done.Wait()
 	n.outbox.stop()
 	n.links.closeAll()
+	n.routes.stop()
 }
 
 // DeliversOutbox reports whether this replica delivers parked messages now.

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -57,20 +58,13 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) (map[string]s
 
 // refusal is what the caller of a refused request is told (see Authorize).
 func (r *Registry) refusal(policy string, req AuthRequest, d AuthDecision) *ptp.Error {
-	reason := orWord(d.Reason, "no reason given")
+	reason := cmp.Or(d.Reason, "no reason given")
 	if req.Caller == "container" {
 		return ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s: %s", policy, reason)
 	}
 	ref := newRef()
 	r.log.Info("auth policy refused a partner", "plugin", policy, "partner", req.TLSIdentity, "ref", ref, "reason", reason)
 	return ptp.Errorf(ptp.Unauthorized, "refused by auth policy %s (ref %s)", policy, ref)
-}
-
-func orWord(s, word string) string {
-	if s == "" {
-		return word
-	}
-	return s
 }
 
 // decide returns l's decision on req, from the cache when it is fresh.

@@ -95,7 +95,7 @@ type Module struct {
 func (e *Engine) Inspect(ctx context.Context, wasm []byte, o Options) (Module, error) {
 	sum := sha256.Sum256(wasm)
 	m := Module{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(wasm))}
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+	if !IsWasm(wasm) {
 		return m, fmt.Errorf("not a WebAssembly module (no \\0asm magic)")
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, e.inspectConfig())
@@ -148,8 +148,7 @@ func KindOf(m Module, k Kind) (Kind, error) {
 	case 1:
 		return fits[0], nil
 	case 0:
-		return "", fmt.Errorf("module fits no plugin kind: it exports %s; a codec needs %s, an auth policy %s, a route handler %s",
-			orNone(m.Exports), strings.Join(Kinds[0].Exports, "+"), strings.Join(Kinds[1].Exports, "+"), strings.Join(Kinds[2].Exports, "+"))
+		return "", fmt.Errorf("module fits no plugin kind: it exports %s; %s", orNone(m.Exports), kindNeeds())
 	}
 	return "", fmt.Errorf("module fits more than one kind (%v): say which with --kind", fits)
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -49,7 +50,33 @@ var Kinds = []KindSpec{
 func Spec(k Kind) (KindSpec, error) {
 	i := slices.IndexFunc(Kinds, func(s KindSpec) bool { return s.Kind == k })
 	if i < 0 {
-		return KindSpec{}, fmt.Errorf("unknown plugin kind %q (known: codec, auth, route)", k)
+		return KindSpec{}, fmt.Errorf("unknown plugin kind %q (known: %s)", k, kindNames())
 	}
 	return Kinds[i], nil
 }
+
+// kindNames lists the kinds of the table, for messages.
+func kindNames() string {
+	names := make([]string, len(Kinds))
+	for i, s := range Kinds {
+		names[i] = string(s.Kind)
+	}
+	return strings.Join(names, ", ")
+}
+
+// kindNeeds tells what each kind of the table must export, for messages:
+// "codec needs alloc+encode+decode, ...", by WIT world.
+func kindNeeds() string {
+	needs := make([]string, len(Kinds))
+	for i, s := range Kinds {
+		needs[i] = fmt.Sprintf("%s needs %s", s.World, strings.Join(s.Exports, "+"))
+	}
+	return strings.Join(needs, ", ")
+}
+
+// wasmMagic opens every WebAssembly binary module.
+const wasmMagic = "\x00asm"
+
+// IsWasm reports whether b starts as a WebAssembly binary module does: the
+// magic and a version, 8 bytes.
+func IsWasm(b []byte) bool { return len(b) >= 8 && string(b[:4]) == wasmMagic }

@@ -18,7 +18,7 @@ func (r *Registry) Router(path string) (name string, ok bool) {
 		return "", false
 	}
 	h := r.hot.Load()
-	if h == nil || len(h.routes) == 0 || Reserved(path) {
+	if h == nil || len(h.routes) == 0 || ReservedPaths(path) {
 		return "", false
 	}
 	for _, p := range h.routes {
@@ -67,9 +67,9 @@ func checkRouteResponse(name string, resp RouteResponse) error {
 // them over.
 var reservedPrefixes = []string{"/v1/interconn/", "/healthz", "/stats", "/org.ppc."}
 
-// Reserved reports whether path (a URL path or an x-ptp-uri) belongs to the
+// ReservedPaths reports whether path (a URL path or an x-ptp-uri) belongs to the
 // node itself rather than to route handlers.
-func Reserved(path string) bool {
+func ReservedPaths(path string) bool {
 	if _, _, ok := ptp.ParseURI(path); ok {
 		return true
 	}
@@ -97,7 +97,7 @@ func checkPrefixes(k Kind, prefixes []string) error {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("prefix %q must start with /", p)
 		}
-		if Reserved(p) {
+		if ReservedPaths(p) {
 			return fmt.Errorf("prefix %q is inside the node's own endpoints (%s)", p, strings.Join(reservedPrefixes, ", "))
 		}
 	}
