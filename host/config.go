@@ -120,7 +120,8 @@ func (c *Config) queueConfig(replicas int, pool []*nats.Conn) queue.Config {
 // networkConfig is the partner network's part of c.
 func (c *Config) networkConfig(advertise string, codecs network.Encoder, replicas int, lease network.Lease) network.Config {
 	return network.Config{Advertise: advertise, RetryFor: c.ForwardRetry, PendingTTL: c.WeaveTTL,
-		MaxMessage: c.MaxMessage, Codecs: codecs, Replicas: replicas, Lease: lease, Logger: c.Logger}
+		MaxMessage: c.MaxMessage, Codecs: codecs, Replicas: replicas, Lease: lease, Logger: c.Logger,
+		Origin: c.Name} // the queue's origin too (queueConfig): one origin per replica
 }
 
 // limits is what c lets one container-API call ask for.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/node"
@@ -33,6 +34,7 @@ type Config struct {
 	Replicas       int           // KV replicas; default 1
 	Codecs         Encoder       // codec plugins; nil when the node runs none
 	PendingTTL     time.Duration // an inbound handshake not acked lapses after it; default 1h
+	Origin         string        // this replica's name in its events (the queue's Config.Origin); default random
 	// Lease, when set, makes this replica deliver the outbox only while it
 	// holds the lease; the network runs it. Nil: this process delivers.
 	Lease  Lease
@@ -72,6 +74,9 @@ func (c *Config) defaults() {
 	}
 	if c.PendingTTL <= 0 {
 		c.PendingTTL = defaults.WeaveTTL
+	}
+	if c.Origin == "" {
+		c.Origin = nuid.Next()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,17 +1,17 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 
+	"github.com/ppcmesh/mesh/host/internal/event"
 	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -24,8 +24,14 @@ import (
 //
 // Every replica parks; one at a time, the holder of the outbox lease,
 // delivers. Replicas tell each other what they park and what is left on
-// the subject outboxSubject, so that each knows whether a partner has
-// messages waiting (and then parks behind them, keeping their order).
+// core-NATS events (package event, from the replica's one origin), so that
+// each knows whether a partner has messages waiting (and then parks behind
+// them, keeping their order):
+//
+//	mesh.outbox.added.<node>  a replica parked one message for node (N = 1)
+//	mesh.outbox.total.<node>  N messages are parked for node
+//
+// A replica skips its own events, having counted when it acted.
 type outbox struct {
 	n      *Network
 	wake   chan struct{}
@@ -39,49 +45,77 @@ type outbox struct {
 	pause map[string]time.Duration
 }
 
-// outboxSubject carries the replicas' announcements: "+ ORIGIN NODE" when
-// a replica parked a message for NODE, "= ORIGIN NODE N" when N are left.
-const outboxSubject = natsnames.Outbox
-
 func newOutbox(n *Network, nc *nats.Conn) *outbox {
-	return &outbox{n: n, nc: nc, origin: nuid.Next(), wake: make(chan struct{}, 1), count: make(map[string]int),
+	return &outbox{n: n, nc: nc, origin: n.cfg.Origin, wake: make(chan struct{}, 1), count: make(map[string]int),
 		next: make(map[string]time.Time), pause: make(map[string]time.Duration)}
 }
 
-// listen follows the other replicas' announcements.
+// listen follows the other replicas' events.
 func (o *outbox) listen() error {
-	sub, err := o.nc.Subscribe(outboxSubject, o.heard)
+	sub, err := o.nc.Subscribe(natsnames.OutboxEvents, o.heard)
 	if err != nil {
-		return fmt.Errorf("outbox: subscribe: %w", err)
+		return fmt.Errorf("outbox: subscribe to %s: %w", natsnames.OutboxEvents, err)
 	}
 	o.sub = sub
 	return nil
 }
 
+// heard applies another replica's event; its own, and anything not an
+// outbox event, it ignores.
 func (o *outbox) heard(m *nats.Msg) {
-	f := strings.Fields(string(m.Data))
-	if len(f) < 3 || f[1] == o.origin {
+	origin, n, ok := event.Decode(m.Data)
+	if !ok || origin == o.origin {
 		return
 	}
-	o.mu.Lock()
-	switch {
-	case f[0] == "+":
-		o.count[f[2]]++
-		o.dueSoonLocked(f[2])
-	case f[0] == "=" && len(f) == 4:
-		if c, err := strconv.Atoi(f[3]); err == nil {
-			o.count[f[2]] = c
-		}
+	if node, ok := outboxNode(m.Subject, natsnames.OutboxAdded); ok {
+		o.added(node)
+	} else if node, ok := outboxNode(m.Subject, natsnames.OutboxTotal); ok && said(m.Data, origin, n) {
+		o.total(node, n)
 	}
+}
+
+// said reports whether data says the count n, as Encode writes it, rather
+// than only reading as 0 (event.Decode's n for a missing count).
+func said(data []byte, origin string, n int64) bool {
+	return bytes.Equal(data, event.Encode(origin, n))
+}
+
+// outboxNode reads the partner node of an outbox event subject of kind
+// prefix.
+func outboxNode(subject, prefix string) (string, bool) {
+	t, ok := strings.CutPrefix(subject, prefix)
+	if !ok || t == "" || strings.Contains(t, ".") {
+		return "", false
+	}
+	return natsnames.Untoken(t)
+}
+
+// added counts one message another replica parked for node.
+func (o *outbox) added(node string) {
+	o.mu.Lock()
+	o.count[node]++
+	o.dueSoonLocked(node)
 	o.mu.Unlock()
 	o.kick()
 }
 
-func (o *outbox) announce(op, node string, extra ...string) {
+// total takes n, counted by another replica, as what is parked for node.
+func (o *outbox) total(node string, n int64) {
+	if n < 0 {
+		return
+	}
+	o.mu.Lock()
+	o.count[node] = int(n)
+	o.mu.Unlock()
+	o.kick()
+}
+
+// announce tells the other replicas an event of kind prefix about node.
+func (o *outbox) announce(prefix, node string, n int) {
 	if o.nc == nil {
 		return
 	}
-	_ = o.nc.Publish(outboxSubject, []byte(strings.Join(append([]string{op, o.origin, node}, extra...), " ")))
+	_ = o.nc.Publish(prefix+natsnames.Token(node), event.Encode(o.origin, int64(n)))
 }
 
 // load counts what is parked for each known partner, and tells the other
@@ -102,17 +136,13 @@ func (o *outbox) load(ctx context.Context) error {
 			o.dueSoonLocked(e.NodeID)
 		}
 		o.mu.Unlock()
-		o.announce("=", e.NodeID, strconv.Itoa(total))
+		o.announce(natsnames.OutboxTotal, e.NodeID, total)
 	}
 	return nil
 }
 
 // holds reports whether messages for node are parked.
-func (o *outbox) holds(node string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.count[node] > 0
-}
+func (o *outbox) holds(node string) bool { return o.parked(node) > 0 }
 
 // park stores d for node durably.
 func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
@@ -131,9 +161,16 @@ func (o *outbox) park(ctx context.Context, node string, d Delivery) error {
 	o.count[node]++
 	o.dueSoonLocked(node)
 	o.mu.Unlock()
-	o.announce("+", node)
+	o.announce(natsnames.OutboxAdded, node, 1)
 	o.kick()
 	return nil
+}
+
+// parked is how many messages are parked for node.
+func (o *outbox) parked(node string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.count[node]
 }
 
 // dueSoonLocked schedules a delivery round for node unless one is.
@@ -237,7 +274,7 @@ func (o *outbox) drain(ctx context.Context, node string) {
 		for _, c := range keys {
 			total += int(c)
 		}
-		o.announce("=", node, strconv.Itoa(total))
+		o.announce(natsnames.OutboxTotal, node, total)
 		o.mu.Lock()
 		o.count[node] = total
 		o.mu.Unlock()
@@ -291,7 +328,7 @@ func (o *outbox) deliverAll(ctx context.Context, node string) bool {
 	return true
 }
 
-// stop stops following the announcements.
+// stop stops following the events.
 func (o *outbox) stop() {
 	if o.sub != nil {
 		_ = o.sub.Unsubscribe()

@@ -10,31 +10,39 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ppcmesh/mesh/host/internal/event"
+	"github.com/ppcmesh/mesh/host/internal/natsnames"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
-// TestOutboxHeard: the replicas' announcements keep the count of what is
-// parked per partner; a replica ignores its own and anything malformed.
+// TestOutboxHeard: the replicas' events keep the count of what is parked
+// per partner; a replica ignores its own and anything malformed.
 func TestOutboxHeard(t *testing.T) {
-	o := newOutbox(stubNet(), nil)
-	say := func(s string) { o.heard(&nats.Msg{Data: []byte(s)}) }
+	n := stubNet()
+	n.cfg.Origin = "replica-a"
+	o := newOutbox(n, nil)
+	added, total := natsnames.OutboxAdded+"node-p", natsnames.OutboxTotal+"node-p"
 	for _, tc := range []struct {
-		say   string
-		holds bool
+		subject, data string
+		holds         bool
 	}{
-		{"+ " + o.origin + " node-p", false}, // our own: counted when parked, not again
-		{"+ other", false},                   // malformed
-		{"+ other node-p", true},
-		{"= other node-p x", true}, // malformed count: unchanged
-		{"= other node-p", true},   // no count: unchanged
-		{"= other node-p 0", false},
-		{"= other node-p 3", true},
-		{"= " + o.origin + " node-p 0", true}, // our own
-		{"? other node-p", true},              // unknown op
+		{added, o.origin + " 1", false},                   // our own: counted when parked, not again
+		{added, "other", false},                           // malformed: no count
+		{natsnames.OutboxAdded, "other 1", false},         // malformed: no node
+		{added + ".x", "other 1", false},                  // malformed: two tokens
+		{natsnames.OutboxAdded + "=zz", "other 1", false}, // malformed: bad escape
+		{added, "other 1", true},
+		{total, "other x", true},  // malformed count: unchanged
+		{total, "other ", true},   // no count: unchanged
+		{total, "other -1", true}, // negative count: unchanged
+		{total, "other 0", false},
+		{total, "other 3", true},
+		{total, o.origin + " 0", true},                  // our own
+		{"mesh.outbox.removed.node-p", "other 0", true}, // unknown kind
 	} {
-		say(tc.say)
+		o.heard(&nats.Msg{Subject: tc.subject, Data: []byte(tc.data)})
 		if got := o.holds("node-p"); got != tc.holds {
-			t.Fatalf("after %q: holds %v, want %v", tc.say, got, tc.holds)
+			t.Fatalf("after %s %q: holds %v, want %v", tc.subject, tc.data, got, tc.holds)
 		}
 	}
 	if got := o.waiting(); got != 3 {
@@ -63,7 +71,7 @@ func TestOutboxDue(t *testing.T) {
 	if d := o.untilNext(); d < 50*time.Second || d > time.Minute {
 		t.Fatalf("next round in %v, want node-b's minute", d)
 	}
-	o.heard(&nats.Msg{Data: []byte("+ other node-d")})
+	o.heard(&nats.Msg{Subject: natsnames.OutboxAdded + "node-d", Data: event.Encode("other", 1)})
 	if d := o.untilNext(); d > 100*time.Millisecond {
 		t.Fatalf("a fresh parking waits %v for its round, want at most 100ms", d)
 	}
@@ -72,7 +80,7 @@ func TestOutboxDue(t *testing.T) {
 // TestOutboxDeliversOnlyWoven: parked messages stay parked while their
 // route is missing or not usable.
 func TestOutboxDeliversOnlyWoven(t *testing.T) {
-	n := stubNet(Route{NodeID: "node-p", State: Pending}, Route{NodeID: "node-d", State: Woven, Disabled: true})
+	n := stubNet(Route{NodeID: "node-p", State: StatePending}, Route{NodeID: "node-d", State: StateWoven, Disabled: true})
 	o := newOutbox(n, nil)
 	for _, id := range []string{"node-x", "node-p", "node-d"} {
 		if o.deliverAll(context.Background(), id) {
@@ -105,7 +113,7 @@ func TestForwardParks(t *testing.T) {
 		{NodeID: "node-plain", Address: down},
 		{NodeID: "node-refuses", Address: refuser.URL, Outbox: true},
 	} {
-		r.State, r.AllowPlaintext = Woven, true
+		r.State, r.AllowPlaintext = StateWoven, true
 		if _, err := n.routes.put(ctx, r); err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func TestCloseWaitsForReanchor(t *testing.T) {
 // mesh.* subjects never reach it.
 func TestQueueHearsOnlyItsEvents(t *testing.T) {
 	a, _ := replicas(t)
-	for _, subject := range []string{natsnames.Outbox, natsnames.AskPopped + "OTHER", "mesh.unknown.x"} {
+	for _, subject := range []string{natsnames.OutboxAdded + "node-p", natsnames.OutboxTotal + "node-p", natsnames.AskPopped + "OTHER", "mesh.unknown.x"} {
 		if err := a.nc.Publish(subject, event.Encode("elsewhere", 1)); err != nil {
 			t.Fatal(err)
 		}

@@ -25,78 +25,29 @@ type Key struct {
 	Topic   string
 }
 
-// token escapes s into one NATS subject token that is also a valid KV key
-// part: [A-Za-z0-9_-] stay, every other byte becomes =XX; the empty string
-// becomes a lone "=".
-func token(s string) string {
-	if s == "" {
-		return "="
-	}
-	clean := true
-	for i := 0; i < len(s) && clean; i++ {
-		clean = plain(s[i])
-	}
-	if clean {
-		return s
-	}
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if plain(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('=')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
+// token escapes s into one subject token (natsnames.Token: the one
+// escaping of every Mesh subject).
+func token(s string) string { return natsnames.Token(s) }
+
+// plain reports whether token keeps c as it is.
+func plain(c byte) bool { return natsnames.Plain(c) }
+
+// nodeSession is "<node>.<session>", the part of every subject naming a session.
+func (k Key) nodeSession() string { return token(k.Node) + "." + token(k.Session) }
+
+// queueName is "<node>.<session>.<topic>", the part of every subject naming one queue.
+func (k Key) queueName() string { return k.nodeSession() + "." + token(k.Topic) }
+
+func (k Key) headSubject() string { return headPrefix + k.queueName() }
+func (k Key) chunkSubjects(id string) string {
+	return chunkPrefix + k.queueName() + "." + token(id) + ".>"
 }
-
-func plain(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-}
-
-// session is "<node>.<session>", the part of every subject naming a session.
-func (k Key) session() string { return token(k.Node) + "." + token(k.Session) }
-
-// queue is "<node>.<session>.<topic>".
-func (k Key) queue() string { return k.session() + "." + token(k.Topic) }
-
-func (k Key) headSubject() string            { return headPrefix + k.queue() }
-func (k Key) chunkSubjects(id string) string { return chunkPrefix + k.queue() + "." + token(id) + ".>" }
 func (k Key) chunkSubject(id string, i int) string {
-	return chunkPrefix + k.queue() + "." + token(id) + "." + strconv.Itoa(i)
+	return chunkPrefix + k.queueName() + "." + token(id) + "." + strconv.Itoa(i)
 }
 
 // untoken reverses token.
-func untoken(t string) (string, bool) {
-	if t == "=" {
-		return "", true
-	}
-	if !strings.Contains(t, "=") {
-		return t, true
-	}
-	var b strings.Builder
-	for i := 0; i < len(t); i++ {
-		if t[i] != '=' {
-			b.WriteByte(t[i])
-			continue
-		}
-		if i+2 >= len(t) {
-			return "", false
-		}
-		v, err := strconv.ParseUint(t[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), true
-}
+func untoken(t string) (string, bool) { return natsnames.Untoken(t) }
 
 // keyOf reads the key of a head subject.
 func keyOf(subject string) (Key, bool) {

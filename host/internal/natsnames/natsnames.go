@@ -49,7 +49,8 @@ const (
 )
 
 // Core-NATS subjects: events between replicas, never stored. Each carries
-// an event (package event) and names what it is about after the prefix.
+// an event (package event) and names what it is about after the prefix,
+// each id in it escaped with Token.
 const (
 	// Notify: a message of N bytes was pushed to queue <name>. Sent by the
 	// pushing replica's queue; heard by every queue (wakes pops, counts).
@@ -64,11 +65,16 @@ const (
 	// AskPopped.<stream>: "did you delete sequence N?", a request one
 	// queue's settle sends and every other queue of the stream answers.
 	AskPopped = "mesh.ask.popped."
-	// Outbox carries the outbox announcements: "+ ORIGIN NODE" when a
-	// replica parked a message for NODE, "= ORIGIN NODE N" when N are left.
-	// Sent and heard by network's outbox on every replica. (Not yet in the
-	// event format; no queue subscription reaches it.)
-	Outbox = "mesh.outbox"
+	// OutboxAdded: a replica parked one message (N = 1) for partner
+	// <node> (escaped with Token). Sent by network's outbox on the parking
+	// replica; heard by every replica's outbox, which counts it unless it
+	// is its own.
+	OutboxAdded = "mesh.outbox.added."
+	// OutboxTotal: N messages are parked for partner <node> (escaped with
+	// Token), counted in the queues. Sent by the outbox when it loads and
+	// after each delivery round; heard by every other replica's outbox,
+	// which takes N as its count.
+	OutboxTotal = "mesh.outbox.total."
 )
 
 // QueueEvents are the subjects a queue subscribes to: exactly the events it
@@ -76,3 +82,7 @@ const (
 func QueueEvents() []string {
 	return []string{Notify + ">", Freed + ">", Dropped + ">", Released + ">"}
 }
+
+// OutboxEvents is the subject network's outbox subscribes to: every
+// OutboxAdded and OutboxTotal event, and nothing a queue handles.
+const OutboxEvents = "mesh.outbox.>"
