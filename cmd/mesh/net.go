@@ -150,7 +150,7 @@ func netWeaveCmd(c *control) *cobra.Command {
 
 // weaveAdvice tells the operator what happens next.
 func weaveAdvice(w io.Writer, r network.Route, me node.Public) {
-	if r.State == network.Woven {
+	if r.State == network.StateWoven {
 		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", printable(r.NodeID))
 		return
 	}
@@ -299,7 +299,7 @@ func routeTable(r network.Route) func(io.Writer) {
 
 // state says what a route waits for, if anything.
 func state(r network.Route) string {
-	if r.State != network.Pending {
+	if r.State != network.StatePending {
 		return printable(string(r.State))
 	}
 	switch r.Awaiting {

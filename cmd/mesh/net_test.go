@@ -84,13 +84,13 @@ func TestWeaveThroughCLI(t *testing.T) {
 	}
 	var woven network.Route
 	cliJSON(t, a, &woven, "net", "weave", "node-b")
-	if woven.State != network.Pending || woven.Awaiting != network.AwaitingBoth || woven.Code == "" {
+	if woven.State != network.StatePending || woven.Awaiting != network.AwaitingBoth || woven.Code == "" {
 		t.Fatalf("weave: %+v", woven)
 	}
 	var atB network.Route
 	meshtest.WaitFor(t, 30*time.Second, "B to show A pending", func() bool {
 		atB = routeTo(t, b, "node-a")
-		return atB.State == network.Pending
+		return atB.State == network.StatePending
 	})
 	if atB.Awaiting != network.AwaitingBoth || atB.Code != woven.Code || atB.InstID != "inst-a" {
 		t.Fatalf("B sees %+v; A was shown code %s", atB, woven.Code)
@@ -117,7 +117,7 @@ func TestWeaveThroughCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	meshtest.WaitFor(t, 30*time.Second, "both sides woven", func() bool {
-		return routeTo(t, a, "node-b").State == network.Woven && routeTo(t, b, "node-a").State == network.Woven
+		return routeTo(t, a, "node-b").State == network.StateWoven && routeTo(t, b, "node-a").State == network.StateWoven
 	})
 
 	out, err := cli(t, a, "", "chan", "push", "--session", "job", "--target", "node-b", "t", "across")
@@ -148,8 +148,8 @@ func testSwitchAndRemove(t *testing.T, a string) {
 		state network.State // of the route afterwards; "" when gone
 		push  ptp.Code      // failure code of a push afterwards; "" when it succeeds
 	}{
-		{[]string{"net", "disable", "node-b"}, network.Disabled, ptp.PeerDisabled},
-		{[]string{"net", "enable", "node-b"}, network.Woven, ""},
+		{[]string{"net", "disable", "node-b"}, network.StateDisabled, ptp.PeerDisabled},
+		{[]string{"net", "enable", "node-b"}, network.StateWoven, ""},
 		{[]string{"net", "rm", "node-b"}, "", ptp.NotWoven},
 	}
 	for _, s := range steps {
@@ -173,7 +173,7 @@ func testSwitchAndRemove(t *testing.T, a string) {
 // operator's terminal and no newline forges a table row.
 func TestNetListEscapesWhatPartnersSent(t *testing.T) {
 	r := network.Route{NodeID: "node-x", InstID: "inst\x1b[2J", InstName: "\x1b[31mBank\u202e\x07", Address: "127.0.0.1:1\nnode-y\tinst-y",
-		State: network.Pending, Awaiting: network.AwaitingUs, Code: "ABCD-EFGH-IJKL-MNOP"}
+		State: network.StatePending, Awaiting: network.AwaitingUs, Code: "ABCD-EFGH-IJKL-MNOP"}
 	var list, show strings.Builder
 	routesTable([]network.Route{r})(&list)
 	routeTable(r)(&show)
@@ -220,7 +220,7 @@ func TestNetDialectThroughCLI(t *testing.T) {
 	}
 	r := routeTo(t, a, "old-b")
 	out, _ := cli(t, a, "", "net", "list")
-	if r.State != network.Woven || r.Dialect != ptp.DialectLegacy || r.Trust != network.TrustPlaintext ||
+	if r.State != network.StateWoven || r.Dialect != ptp.DialectLegacy || r.Trust != network.TrustPlaintext ||
 		!strings.Contains(out, "dialect=legacy,trust=plaintext") {
 		t.Fatalf("after the trust: %+v\n%s", r, out)
 	}

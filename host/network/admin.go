@@ -40,7 +40,7 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 	if req.NodeID == n.ident.NodeID() {
 		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s is this node, not a partner", req.NodeID)
 	}
-	r := Route{NodeID: req.NodeID, State: New}
+	r := Route{NodeID: req.NodeID, State: StateNew}
 	if e, ok := n.routes.get(req.NodeID); ok {
 		r = e.Route
 	}
@@ -81,22 +81,22 @@ func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) 
 			return Route{}, ptp.Errorf(ptp.CertificateError, "guest_root: %v", err)
 		}
 		r.GuestRoot = root
-		trusted(&r)
+		trust(&r)
 	}
 	if req.GuestCrt != "" {
 		if _, err := parseCert(req.GuestCrt); err != nil {
 			return Route{}, ptp.Errorf(ptp.CertificateError, "guest_crt: %v", err)
 		}
 		r.GuestCrt = req.GuestCrt
-		trusted(&r)
+		trust(&r)
 	}
 	r.FromHello = false // our operator's route now
 	return n.save(ctx, r)
 }
 
-// trusted makes r woven on our operator's word, ending any handshake.
-func trusted(r *Route) {
-	r.State, r.Awaiting, r.Code, r.Handshake = Woven, "", "", nil
+// trust makes r woven on our operator's word, ending any handshake.
+func trust(r *Route) {
+	r.State, r.Awaiting, r.Code, r.Handshake = StateWoven, "", "", nil
 	r.Acked, r.PartnerAcked, r.PendingUntil = false, false, time.Time{}
 }
 

@@ -49,7 +49,7 @@ func (n *Network) trustedBy(cur *Route, req AckRequest) (Route, error) {
 	if h, taken := n.routes.instHolder(r.InstID, r.NodeID); r.InstID != "" && taken {
 		return Route{}, ptp.Errorf(ptp.NotPermitted, "institution %q is already node %s's: one institution, one partner node (remove that route first)", r.InstID, h.NodeID)
 	}
-	trusted(&r)
+	trust(&r)
 	r.FromHello = false
 	return r, nil
 }
@@ -104,5 +104,5 @@ func untrust(r *Route) {
 	if r.Trust != TrustPlaintext || (!isMesh(r.Dialect) && plaintextTrustable(*r) == nil) {
 		return
 	}
-	r.Trust, r.State = "", New
+	r.Trust, r.State = "", StateNew
 }

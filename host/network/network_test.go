@@ -54,14 +54,14 @@ func TestEffectiveState(t *testing.T) {
 		want State
 		code ptp.Code
 	}{
-		{Route{State: Woven}, Woven, ptp.OK},
-		{Route{State: Woven, Disabled: true}, Disabled, ptp.PeerDisabled},
-		{Route{State: Woven, ExpiresAt: now.Add(-time.Second)}, Expired, ptp.NetworkExpired},
-		{Route{State: Woven, ExpiresAt: now.Add(time.Hour)}, Woven, ptp.OK},
-		{Route{State: Pending}, Pending, ptp.NotWoven},
-		{Route{State: New}, New, ptp.NotWoven},
-		{Route{State: Pending, PendingUntil: now.Add(-time.Second)}, Expired, ptp.NetworkExpired},
-		{Route{State: Pending, PendingUntil: now.Add(time.Hour)}, Pending, ptp.NotWoven},
+		{Route{State: StateWoven}, StateWoven, ptp.OK},
+		{Route{State: StateWoven, Disabled: true}, StateDisabled, ptp.PeerDisabled},
+		{Route{State: StateWoven, ExpiresAt: now.Add(-time.Second)}, StateExpired, ptp.NetworkExpired},
+		{Route{State: StateWoven, ExpiresAt: now.Add(time.Hour)}, StateWoven, ptp.OK},
+		{Route{State: StatePending}, StatePending, ptp.NotWoven},
+		{Route{State: StateNew}, StateNew, ptp.NotWoven},
+		{Route{State: StatePending, PendingUntil: now.Add(-time.Second)}, StateExpired, ptp.NetworkExpired},
+		{Route{State: StatePending, PendingUntil: now.Add(time.Hour)}, StatePending, ptp.NotWoven},
 	} {
 		if got := tc.r.Effective(now); got != tc.want {
 			t.Errorf("%+v: state %s, want %s", tc.r, got, tc.want)

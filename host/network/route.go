@@ -14,14 +14,15 @@ import (
 // State is where a partner route stands.
 type State string
 
-// Route states. New, Pending and Woven are stored; Disabled and Expired are
-// what a stored route shows while switched off or past its end.
+// Route states. StateNew, StatePending and StateWoven are stored;
+// StateDisabled and StateExpired are what a stored route shows while switched
+// off or past its end.
 const (
-	New      State = "new"      // known address, not woven yet
-	Pending  State = "pending"  // handshake made; one side has still to ack
-	Woven    State = "woven"    // partner roots exchanged: traffic flows
-	Disabled State = "disabled" // switched off by the operator
-	Expired  State = "expired"  // past its expiry time
+	StateNew      State = "new"      // known address, not woven yet
+	StatePending  State = "pending"  // handshake made; one side has still to ack
+	StateWoven    State = "woven"    // partner roots exchanged: traffic flows
+	StateDisabled State = "disabled" // switched off by the operator
+	StateExpired  State = "expired"  // past its expiry time
 )
 
 // Who a pending route waits for: a route is woven once both operators have
@@ -73,7 +74,7 @@ type Handshake struct {
 // awaiting says who a pending route waits for.
 func (r Route) awaiting() string {
 	switch {
-	case r.State != Pending:
+	case r.State != StatePending:
 		return ""
 	case r.Code == "":
 		return AwaitingReveal
@@ -89,7 +90,7 @@ func (r Route) awaiting() string {
 
 // lapsed says whether an inbound handshake has passed its time.
 func (r Route) lapsed(now time.Time) bool {
-	return r.State == Pending && !r.PendingUntil.IsZero() && now.After(r.PendingUntil)
+	return r.State == StatePending && !r.PendingUntil.IsZero() && now.After(r.PendingUntil)
 }
 
 // Effective is the state the route shows now: disabled and expired win over
@@ -97,9 +98,9 @@ func (r Route) lapsed(now time.Time) bool {
 func (r Route) Effective(now time.Time) State {
 	switch {
 	case r.Disabled:
-		return Disabled
+		return StateDisabled
 	case !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt), r.lapsed(now):
-		return Expired
+		return StateExpired
 	}
 	return r.State
 }
@@ -107,11 +108,11 @@ func (r Route) Effective(now time.Time) State {
 // usable says whether traffic may flow on the route now, as a PTP error.
 func (r Route) usable(now time.Time) error {
 	switch r.Effective(now) {
-	case Woven:
+	case StateWoven:
 		return nil
-	case Disabled:
+	case StateDisabled:
 		return ptp.Errorf(ptp.PeerDisabled, "partner %s is disabled", r.NodeID)
-	case Expired:
+	case StateExpired:
 		return ptp.Errorf(ptp.NetworkExpired, "partner %s expired at %s", r.NodeID, r.ExpiresAt.Format(time.RFC3339))
 	}
 	return ptp.Errorf(ptp.NotWoven, "partner %s is %s, not woven", r.NodeID, r.State)

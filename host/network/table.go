@@ -121,8 +121,8 @@ func (t *table) byInst(inst string) (*entry, bool) {
 }
 
 func better(e, than *entry) bool {
-	if (e.State == Woven) != (than.State == Woven) {
-		return e.State == Woven
+	if (e.State == StateWoven) != (than.State == StateWoven) {
+		return e.State == StateWoven
 	}
 	return e.NodeID < than.NodeID
 }

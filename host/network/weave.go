@@ -120,7 +120,7 @@ func (n *Network) Weave(ctx context.Context, id string) (Route, error) {
 		return Route{}, err
 	}
 	code := AuthCode(me.NodeID, id, myDER, peer.der, nonce, peer.nonce)
-	saved, err := n.routes.update(ctx, id, func(cur *Route) (Route, error) { return woven(cur, id, reply, peer.root, code) })
+	saved, err := n.routes.update(ctx, id, func(cur *Route) (Route, error) { return handshaken(cur, id, reply, peer.root, code) })
 	if err != nil {
 		return Route{}, err
 	}
@@ -144,14 +144,14 @@ func (n *Network) weavable(id string) (*entry, error) {
 	return e, nil
 }
 
-// woven is route cur after our operator's handshake with id: a pending
+// handshaken is route cur after our operator's handshake with id: a pending
 // route awaiting both confirmations, whatever candidate it held before.
-func woven(cur *Route, id string, reply Hello, root, code string) (Route, error) {
+func handshaken(cur *Route, id string, reply Hello, root, code string) (Route, error) {
 	if cur == nil {
 		return Route{}, ptp.Errorf(ptp.NotFound, "the route to node %s was removed during the handshake", id)
 	}
 	r := *cur
-	if r.State == Woven && r.GuestRoot != root {
+	if r.State == StateWoven && r.GuestRoot != root {
 		return Route{}, ptp.Errorf(ptp.CertificateError, "partner %s now shows a root other than the one woven: remove the route to weave anew", id)
 	}
 	if r.InstID != "" && reply.InstID != "" && r.InstID != reply.InstID {
@@ -159,7 +159,7 @@ func woven(cur *Route, id string, reply Hello, root, code string) (Route, error)
 	}
 	fill(&r.InstID, reply.InstID)
 	fill(&r.InstName, reply.InstName)
-	r.GuestRoot, r.Code, r.State = root, code, Pending
+	r.GuestRoot, r.Code, r.State = root, code, StatePending
 	r.Acked, r.PartnerAcked, r.FromHello, r.PendingUntil, r.Handshake = false, false, false, time.Time{}, nil
 	r.Awaiting = r.awaiting()
 	return r, nil
@@ -190,7 +190,7 @@ func (n *Network) checkReply(e *entry, reply Hello, certs []*x509.Certificate) (
 	if err != nil {
 		return peerRoot{}, ptp.Errorf(ptp.CertificateError, "partner %s sent a bad root: %v", id, err)
 	}
-	if e.State == Woven && e.GuestRoot != root {
+	if e.State == StateWoven && e.GuestRoot != root {
 		return peerRoot{}, ptp.Errorf(ptp.CertificateError, "partner %s now shows a root other than the one woven: remove the route to weave anew", id)
 	}
 	if err := verifyChain(newEntry(Route{NodeID: id, GuestRoot: root}, 0), certs, x509.ExtKeyUsageServerAuth); err != nil {
@@ -255,7 +255,7 @@ func (n *Network) acked(cur *Route, req AckRequest) (Route, error) {
 	switch {
 	case r.lapsed(time.Now()):
 		return Route{}, ptp.Errorf(ptp.NetworkExpired, "the handshake with %s lapsed unacked: weave again", req.NodeID)
-	case r.State != Pending && r.State != Woven, r.Code == "":
+	case r.State != StatePending && r.State != StateWoven, r.Code == "":
 		return Route{}, ptp.Errorf(ptp.BadRequest, "node %s has no handshake to ack here (state %s)", req.NodeID, r.State)
 	case !sameCode(req.Code, r.Code):
 		return Route{}, ptp.Errorf(ptp.CertificateError, "authorisation code %.40q does not match this handshake's: compare the codes out of band; do not ack (someone may sit between the nodes)", req.Code)
@@ -273,8 +273,8 @@ func (n *Network) acked(cur *Route, req AckRequest) (Route, error) {
 
 // settle makes a pending route woven once both sides have confirmed.
 func (r *Route) settle() {
-	if r.State == Pending && r.Acked && r.PartnerAcked {
-		r.State, r.PendingUntil = Woven, time.Time{}
+	if r.State == StatePending && r.Acked && r.PartnerAcked {
+		r.State, r.PendingUntil = StateWoven, time.Time{}
 	}
 	r.Awaiting = r.awaiting()
 }
@@ -341,7 +341,7 @@ func (n *Network) partnerAcked(cur *Route, e *entry, code string) (Route, bool, 
 	switch {
 	case cur == nil || cur.GuestRoot != e.GuestRoot:
 		return Route{}, false, ptp.Errorf(ptp.NotPermitted, "the route to %s changed: weave again", e.NodeID)
-	case cur.State != Pending && cur.State != Woven, cur.Code == "", cur.lapsed(time.Now()):
+	case cur.State != StatePending && cur.State != StateWoven, cur.Code == "", cur.lapsed(time.Now()):
 		return Route{}, false, ptp.Errorf(ptp.NotPermitted, "this node has no handshake with %s awaiting a confirmation", e.NodeID)
 	case !sameCode(code, cur.Code):
 		n.log.Warn("partner confirmed another code: the handshake was tampered with", "node", e.NodeID)

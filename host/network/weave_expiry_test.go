@@ -76,7 +76,7 @@ func provenHello(t *testing.T, id, remote string) (Hello, *Conn) {
 func waitLapsed(t *testing.T, n *Network, id string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if r, err := n.Get(id); err == nil && r.State == Expired {
+		if r, err := n.Get(id); err == nil && r.State == StateExpired {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -100,7 +100,7 @@ func TestPendingHandshakesLapse(t *testing.T) {
 		if _, err := n.Greet(ctx, c, h); err != nil {
 			t.Fatalf("hello from %s: %v", id, err)
 		}
-		if r, _ := n.Get(id); r.State != Pending {
+		if r, _ := n.Get(id); r.State != StatePending {
 			t.Fatalf("%s after its hello: %+v", id, r)
 		}
 	}
@@ -124,7 +124,7 @@ func TestPendingHandshakesLapse(t *testing.T) {
 	if _, err := n.Get("node-x"); code(err) != ptp.NotFound {
 		t.Fatalf("the lapsed route was not swept: %v", err)
 	}
-	if r, _ := n.Get("node-op"); r.Address != "127.0.0.1:7" || r.State != Pending {
+	if r, _ := n.Get("node-op"); r.Address != "127.0.0.1:7" || r.State != StatePending {
 		t.Fatalf("the operator's route after a new candidate: %+v", r)
 	}
 }

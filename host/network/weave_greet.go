@@ -138,10 +138,10 @@ func (n *Network) greeted(c *Conn, cur *Route, h Hello, root string, hs *Handsha
 		r = Route{NodeID: h.NodeID, InstID: h.InstID, InstName: h.InstName, Address: h.Address, FromHello: true}
 	case cur.Disabled:
 		return Route{}, n.refuse(c, h.NodeID, "the route is disabled")
-	case cur.State == New && cur.GuestRoot == "" && cur.GuestCrt == "", cur.lapsed(now):
+	case cur.State == StateNew && cur.GuestRoot == "" && cur.GuestCrt == "", cur.lapsed(now):
 		r = operatorRoute(*cur)
 		fill(&r.Address, h.Address) // only when our operator gave none
-	case cur.State == Pending && !cur.PendingUntil.IsZero() && cur.GuestRoot == root:
+	case cur.State == StatePending && !cur.PendingUntil.IsZero() && cur.GuestRoot == root:
 		r = *cur // the same partner starts its handshake again
 	default:
 		return Route{}, n.refuse(c, h.NodeID, "the route is "+string(cur.State)+" with another root or by our own weave")
@@ -151,7 +151,7 @@ func (n *Network) greeted(c *Conn, cur *Route, h Hello, root string, hs *Handsha
 	}
 	fill(&r.InstID, h.InstID)
 	fill(&r.InstName, h.InstName)
-	r.GuestRoot, r.State, r.Code, r.Handshake = root, Pending, "", hs
+	r.GuestRoot, r.State, r.Code, r.Handshake = root, StatePending, "", hs
 	r.Acked, r.PartnerAcked, r.PendingUntil = false, false, now.Add(n.cfg.PendingTTL)
 	r.Awaiting = r.awaiting()
 	return r, nil
@@ -160,7 +160,7 @@ func (n *Network) greeted(c *Conn, cur *Route, h Hello, root string, hs *Handsha
 // operatorRoute is an operator's route with any lapsed candidate dropped.
 func operatorRoute(r Route) Route {
 	if r.lapsed(time.Now()) {
-		r.State, r.GuestRoot, r.Code, r.Handshake = New, "", "", nil
+		r.State, r.GuestRoot, r.Code, r.Handshake = StateNew, "", "", nil
 		r.Acked, r.PartnerAcked, r.PendingUntil, r.Awaiting = false, false, time.Time{}, ""
 	}
 	return r
@@ -171,7 +171,7 @@ func operatorRoute(r Route) Route {
 func (n *Network) pendingIn(now time.Time) int {
 	count := 0
 	for _, e := range n.routes.list() {
-		if e.FromHello && e.State == Pending && !e.lapsed(now) {
+		if e.FromHello && e.State == StatePending && !e.lapsed(now) {
 			count++
 		}
 	}
@@ -220,7 +220,7 @@ func (n *Network) Revealed(ctx context.Context, c *Conn, rv Reveal) error {
 // revealed is route cur after the initiator revealed nonce; myDER is our
 // root.
 func (n *Network) revealed(c *Conn, cur *Route, id string, nonce, myDER []byte) (Route, error) {
-	if cur == nil || cur.Handshake == nil || cur.State != Pending || cur.lapsed(time.Now()) {
+	if cur == nil || cur.Handshake == nil || cur.State != StatePending || cur.lapsed(time.Now()) {
 		return Route{}, n.refuse(c, id, "no handshake awaits a reveal")
 	}
 	// Only the holder of the key the hello proved may reveal.

@@ -63,22 +63,22 @@ func TestWovenStep(t *testing.T) {
 		want  func(Route) bool
 	}{
 		{"removed meanwhile", nil, Hello{}, ptp.NotFound, nil},
-		{"woven under another root", &Route{NodeID: testPeer, State: Woven, GuestRoot: rootB}, Hello{}, ptp.CertificateError, nil},
-		{"another institution", &Route{NodeID: testPeer, State: New, InstID: "inst-x"}, Hello{InstID: "inst-y"}, ptp.NotPermitted, nil},
-		{"new route", &Route{NodeID: testPeer, State: New, Address: "127.0.0.1:9"}, Hello{InstID: "inst-p", InstName: "P"}, "",
+		{"woven under another root", &Route{NodeID: testPeer, State: StateWoven, GuestRoot: rootB}, Hello{}, ptp.CertificateError, nil},
+		{"another institution", &Route{NodeID: testPeer, State: StateNew, InstID: "inst-x"}, Hello{InstID: "inst-y"}, ptp.NotPermitted, nil},
+		{"new route", &Route{NodeID: testPeer, State: StateNew, Address: "127.0.0.1:9"}, Hello{InstID: "inst-p", InstName: "P"}, "",
 			func(r Route) bool {
-				return r.State == Pending && r.Code == codeOK && r.GuestRoot == rootA && r.InstID == "inst-p" &&
+				return r.State == StatePending && r.Code == codeOK && r.GuestRoot == rootA && r.InstID == "inst-p" &&
 					r.Awaiting == AwaitingBoth && r.Address == "127.0.0.1:9" && !r.FromHello
 			}},
-		{"woven again under the same root", &Route{NodeID: testPeer, State: Woven, GuestRoot: rootA, Acked: true, PartnerAcked: true}, Hello{}, "",
+		{"woven again under the same root", &Route{NodeID: testPeer, State: StateWoven, GuestRoot: rootA, Acked: true, PartnerAcked: true}, Hello{}, "",
 			func(r Route) bool {
-				return r.State == Pending && !r.Acked && !r.PartnerAcked && r.Awaiting == AwaitingBoth
+				return r.State == StatePending && !r.Acked && !r.PartnerAcked && r.Awaiting == AwaitingBoth
 			}},
-		{"a partner's hello before ours", &Route{NodeID: testPeer, State: Pending, FromHello: true, PendingUntil: time.Now().Add(time.Hour),
+		{"a partner's hello before ours", &Route{NodeID: testPeer, State: StatePending, FromHello: true, PendingUntil: time.Now().Add(time.Hour),
 			Handshake: &Handshake{}}, Hello{}, "",
 			func(r Route) bool { return !r.FromHello && r.PendingUntil.IsZero() && r.Handshake == nil }},
 	} {
-		r, err := woven(tc.cur, testPeer, tc.reply, rootA, codeOK)
+		r, err := handshaken(tc.cur, testPeer, tc.reply, rootA, codeOK)
 		checkStep(t, tc.name, r, err, tc.code, tc.want)
 	}
 }
@@ -95,28 +95,28 @@ func TestGreetedStep(t *testing.T) {
 		want func(Route) bool
 	}{
 		{"no route", nil, "", func(r Route) bool {
-			return r.State == Pending && r.FromHello && r.Address == "127.0.0.1:9" && r.GuestRoot == rootA &&
+			return r.State == StatePending && r.FromHello && r.Address == "127.0.0.1:9" && r.GuestRoot == rootA &&
 				r.Awaiting == AwaitingReveal && r.PendingUntil.After(now) && r.Handshake != nil
 		}},
-		{"a lapsed hello's route", &Route{NodeID: testPeer, State: Pending, FromHello: true, GuestRoot: rootB, Address: "127.0.0.1:8", PendingUntil: gone}, "",
+		{"a lapsed hello's route", &Route{NodeID: testPeer, State: StatePending, FromHello: true, GuestRoot: rootB, Address: "127.0.0.1:8", PendingUntil: gone}, "",
 			func(r Route) bool { return r.GuestRoot == rootA && r.Address == "127.0.0.1:9" }},
-		{"disabled", &Route{NodeID: testPeer, State: New, Disabled: true}, ptp.NotPermitted, nil},
-		{"operator's route without a root", &Route{NodeID: testPeer, State: New, Address: "127.0.0.1:7"}, "",
+		{"disabled", &Route{NodeID: testPeer, State: StateNew, Disabled: true}, ptp.NotPermitted, nil},
+		{"operator's route without a root", &Route{NodeID: testPeer, State: StateNew, Address: "127.0.0.1:7"}, "",
 			func(r Route) bool {
-				return r.State == Pending && r.Address == "127.0.0.1:7" && !r.FromHello && r.GuestRoot == rootA
+				return r.State == StatePending && r.Address == "127.0.0.1:7" && !r.FromHello && r.GuestRoot == rootA
 			}},
-		{"operator's route without an address", &Route{NodeID: testPeer, State: New}, "",
+		{"operator's route without an address", &Route{NodeID: testPeer, State: StateNew}, "",
 			func(r Route) bool { return r.Address == "127.0.0.1:9" }},
-		{"operator's route with a root", &Route{NodeID: testPeer, State: New, GuestRoot: rootB}, ptp.NotPermitted, nil},
-		{"operator's route with a pinned certificate", &Route{NodeID: testPeer, State: New, GuestCrt: "CRT"}, ptp.NotPermitted, nil},
-		{"operator's route whose candidate lapsed", &Route{NodeID: testPeer, State: Pending, GuestRoot: rootB, Address: "127.0.0.1:7", PendingUntil: gone}, "",
+		{"operator's route with a root", &Route{NodeID: testPeer, State: StateNew, GuestRoot: rootB}, ptp.NotPermitted, nil},
+		{"operator's route with a pinned certificate", &Route{NodeID: testPeer, State: StateNew, GuestCrt: "CRT"}, ptp.NotPermitted, nil},
+		{"operator's route whose candidate lapsed", &Route{NodeID: testPeer, State: StatePending, GuestRoot: rootB, Address: "127.0.0.1:7", PendingUntil: gone}, "",
 			func(r Route) bool { return r.GuestRoot == rootA && r.Address == "127.0.0.1:7" && !r.FromHello }},
-		{"the same partner again", &Route{NodeID: testPeer, State: Pending, GuestRoot: rootA, PendingUntil: live, FromHello: true}, "",
-			func(r Route) bool { return r.State == Pending && r.Code == "" }},
-		{"pending under another root", &Route{NodeID: testPeer, State: Pending, GuestRoot: rootB, PendingUntil: live}, ptp.NotPermitted, nil},
-		{"pending by our own weave", &Route{NodeID: testPeer, State: Pending, GuestRoot: rootA, Code: codeOK}, ptp.NotPermitted, nil},
-		{"woven", &Route{NodeID: testPeer, State: Woven, GuestRoot: rootA}, ptp.NotPermitted, nil},
-		{"another institution", &Route{NodeID: testPeer, State: New, InstID: "inst-x"}, ptp.NotPermitted, nil},
+		{"the same partner again", &Route{NodeID: testPeer, State: StatePending, GuestRoot: rootA, PendingUntil: live, FromHello: true}, "",
+			func(r Route) bool { return r.State == StatePending && r.Code == "" }},
+		{"pending under another root", &Route{NodeID: testPeer, State: StatePending, GuestRoot: rootB, PendingUntil: live}, ptp.NotPermitted, nil},
+		{"pending by our own weave", &Route{NodeID: testPeer, State: StatePending, GuestRoot: rootA, Code: codeOK}, ptp.NotPermitted, nil},
+		{"woven", &Route{NodeID: testPeer, State: StateWoven, GuestRoot: rootA}, ptp.NotPermitted, nil},
+		{"another institution", &Route{NodeID: testPeer, State: StateNew, InstID: "inst-x"}, ptp.NotPermitted, nil},
 	} {
 		n := stubNet()
 		h := Hello{NodeID: testPeer, InstID: "inst-p", Address: "127.0.0.1:9"}
@@ -130,7 +130,7 @@ func TestGreetedStep(t *testing.T) {
 func TestGreetedCap(t *testing.T) {
 	var routes []Route
 	for i := range maxPendingIn {
-		routes = append(routes, Route{NodeID: "node-h" + string(rune('a'+i%26)) + string(rune('a'+i/26)), State: Pending,
+		routes = append(routes, Route{NodeID: "node-h" + string(rune('a'+i%26)) + string(rune('a'+i/26)), State: StatePending,
 			FromHello: true, PendingUntil: time.Now().Add(time.Hour)})
 	}
 	n := stubNet(routes...)
@@ -148,7 +148,7 @@ func TestGreetedCap(t *testing.T) {
 func TestAckedStep(t *testing.T) {
 	live, gone := time.Now().Add(time.Hour), time.Now().Add(-time.Second)
 	pending := func(mod func(*Route)) *Route {
-		return with(Route{NodeID: testPeer, State: Pending, Code: codeOK, GuestRoot: rootA, InstID: "inst-p", PendingUntil: live, FromHello: true}, mod)
+		return with(Route{NodeID: testPeer, State: StatePending, Code: codeOK, GuestRoot: rootA, InstID: "inst-p", PendingUntil: live, FromHello: true}, mod)
 	}
 	for _, tc := range []struct {
 		name string
@@ -159,21 +159,21 @@ func TestAckedStep(t *testing.T) {
 	}{
 		{"no route", nil, AckRequest{Code: codeOK}, ptp.NotFound, nil},
 		{"lapsed", pending(func(r *Route) { r.PendingUntil = gone }), AckRequest{Code: codeOK}, ptp.NetworkExpired, nil},
-		{"new", &Route{NodeID: testPeer, State: New}, AckRequest{Code: codeOK}, ptp.BadRequest, nil},
+		{"new", &Route{NodeID: testPeer, State: StateNew}, AckRequest{Code: codeOK}, ptp.BadRequest, nil},
 		{"awaiting the reveal", pending(func(r *Route) { r.Code = "" }), AckRequest{Code: codeOK}, ptp.BadRequest, nil},
 		{"wrong code", pending(nil), AckRequest{Code: codeBad}, ptp.CertificateError, nil},
 		{"another institution", pending(nil), AckRequest{Code: codeOK, InstID: "inst-x"}, ptp.BadRequest, nil},
 		{"institution already another node's", pending(func(r *Route) { r.InstID = "inst-q" }), AckRequest{Code: codeOK}, ptp.NotPermitted, nil},
 		{"first ack", pending(nil), AckRequest{Code: "abcd efgh ijkl mnop"}, "", func(r Route) bool {
-			return r.State == Pending && r.Acked && !r.FromHello && r.Awaiting == AwaitingPartner
+			return r.State == StatePending && r.Acked && !r.FromHello && r.Awaiting == AwaitingPartner
 		}},
 		{"after the partner's", pending(func(r *Route) { r.PartnerAcked = true }), AckRequest{Code: codeOK}, "", func(r Route) bool {
-			return r.State == Woven && r.PendingUntil.IsZero() && r.Awaiting == ""
+			return r.State == StateWoven && r.PendingUntil.IsZero() && r.Awaiting == ""
 		}},
-		{"again once woven", &Route{NodeID: testPeer, State: Woven, Code: codeOK, Acked: true, PartnerAcked: true}, AckRequest{Code: codeOK}, "",
-			func(r Route) bool { return r.State == Woven }},
+		{"again once woven", &Route{NodeID: testPeer, State: StateWoven, Code: codeOK, Acked: true, PartnerAcked: true}, AckRequest{Code: codeOK}, "",
+			func(r Route) bool { return r.State == StateWoven }},
 	} {
-		n := stubNet(Route{NodeID: "node-q", InstID: "inst-q", State: Woven})
+		n := stubNet(Route{NodeID: "node-q", InstID: "inst-q", State: StateWoven})
 		tc.req.NodeID = testPeer
 		r, err := n.acked(tc.cur, tc.req)
 		checkStep(t, tc.name, r, err, tc.code, tc.want)
@@ -185,7 +185,7 @@ func TestPartnerAckedStep(t *testing.T) {
 	live, gone := time.Now().Add(time.Hour), time.Now().Add(-time.Second)
 	e := newEntry(Route{NodeID: testPeer, GuestRoot: rootA}, 1)
 	pending := func(mod func(*Route)) *Route {
-		return with(Route{NodeID: testPeer, State: Pending, Code: codeOK, GuestRoot: rootA, PendingUntil: live}, mod)
+		return with(Route{NodeID: testPeer, State: StatePending, Code: codeOK, GuestRoot: rootA, PendingUntil: live}, mod)
 	}
 	for _, tc := range []struct {
 		name    string
@@ -197,13 +197,13 @@ func TestPartnerAckedStep(t *testing.T) {
 	}{
 		{"no route", nil, codeOK, ptp.NotPermitted, "", false},
 		{"root changed", pending(func(r *Route) { r.GuestRoot = rootB }), codeOK, ptp.NotPermitted, "", false},
-		{"new", pending(func(r *Route) { r.State = New }), codeOK, ptp.NotPermitted, "", false},
+		{"new", pending(func(r *Route) { r.State = StateNew }), codeOK, ptp.NotPermitted, "", false},
 		{"awaiting the reveal", pending(func(r *Route) { r.Code = "" }), codeOK, ptp.NotPermitted, "", false},
 		{"lapsed", pending(func(r *Route) { r.PendingUntil = gone }), codeOK, ptp.NotPermitted, "", false},
 		{"wrong code", pending(nil), codeBad, ptp.CertificateError, "", false},
-		{"before our ack", pending(nil), codeOK, "", Pending, true},
-		{"after our ack", pending(func(r *Route) { r.Acked = true }), codeOK, "", Woven, true},
-		{"told twice", pending(func(r *Route) { r.PartnerAcked = true }), codeOK, "", Pending, false},
+		{"before our ack", pending(nil), codeOK, "", StatePending, true},
+		{"after our ack", pending(func(r *Route) { r.Acked = true }), codeOK, "", StateWoven, true},
+		{"told twice", pending(func(r *Route) { r.PartnerAcked = true }), codeOK, "", StatePending, false},
 	} {
 		r, changed, err := stubNet().partnerAcked(tc.cur, e, tc.code)
 		checkStep(t, tc.name, r, err, tc.want, func(r Route) bool { return r.State == tc.state && r.PartnerAcked })
@@ -221,7 +221,7 @@ func TestRevealedStep(t *testing.T) {
 	nonce, wrong := newNonce(), newNonce()
 	live := time.Now().Add(time.Hour)
 	pending := func(mod func(*Route)) *Route {
-		return with(Route{NodeID: testPeer, State: Pending, GuestRoot: root, PendingUntil: live, FromHello: true,
+		return with(Route{NodeID: testPeer, State: StatePending, GuestRoot: root, PendingUntil: live, FromHello: true,
 			Handshake: &Handshake{Commit: Commitment(testPeer, der, nonce), Nonce: newNonce()}}, mod)
 	}
 	for _, tc := range []struct {
@@ -233,7 +233,7 @@ func TestRevealedStep(t *testing.T) {
 	}{
 		{"no route", nil, conn, nonce, ptp.NotPermitted},
 		{"no handshake", pending(func(r *Route) { r.Handshake = nil }), conn, nonce, ptp.NotPermitted},
-		{"woven", pending(func(r *Route) { r.State = Woven }), conn, nonce, ptp.NotPermitted},
+		{"woven", pending(func(r *Route) { r.State = StateWoven }), conn, nonce, ptp.NotPermitted},
 		{"lapsed", pending(func(r *Route) { r.PendingUntil = time.Now().Add(-time.Second) }), conn, nonce, ptp.NotPermitted},
 		{"another key", pending(nil), other, nonce, ptp.NotPermitted},
 		{"another nonce", pending(nil), conn, wrong, ptp.CertificateError},
@@ -241,7 +241,7 @@ func TestRevealedStep(t *testing.T) {
 	} {
 		r, err := stubNet().revealed(tc.conn, tc.cur, testPeer, tc.nonce, []byte("our root"))
 		checkStep(t, tc.name, r, err, tc.code, func(r Route) bool {
-			return r.State == Pending && len(r.Code) == len(codeOK) && r.Handshake == nil && r.Awaiting == AwaitingBoth
+			return r.State == StatePending && len(r.Code) == len(codeOK) && r.Handshake == nil && r.Awaiting == AwaitingBoth
 		})
 	}
 }

@@ -28,10 +28,10 @@ func (q *Queue) Pop(ctx context.Context, k Key, wait time.Duration) (*Message, e
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	name := k.queue()
+	name := k.queueName()
 	for {
 		woken := q.waiters.add(name)
-		m, err := q.take(ctx, k, true, "")
+		m, err := q.popHead(ctx, k, "")
 		if m != nil || err != nil {
 			q.waiters.remove(name, woken)
 			return m, err
@@ -55,7 +55,7 @@ func (q *Queue) Peek(ctx context.Context, k Key) (*Message, error) {
 	if err := Check(k, ""); err != nil {
 		return nil, err
 	}
-	return q.take(ctx, k, false, "")
+	return q.peekHead(ctx, k)
 }
 
 // Remove deletes message id if it is the head of queue k; a message gone
@@ -64,17 +64,69 @@ func (q *Queue) Remove(ctx context.Context, k Key, id string) error {
 	if err := Check(k, id); err != nil {
 		return err
 	}
-	_, err := q.take(ctx, k, true, id)
+	_, err := q.popHead(ctx, k, id)
 	return err
 }
 
-// take reads the head of queue k and, when remove is set, deletes it. A
-// delete that finds the message gone lost a race with another pop: look again.
-// When want is set, only message want is taken.
-func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Message, error) {
-	var broken uint64 // a head whose chunks were missing once
+// head is a stored head read and put together with its chunks.
+type head struct {
+	raw  *jetstream.RawStreamMsg
+	msg  *Message
+	size int64
+}
+
+// peekHead returns the head of queue k, or nil when the queue is empty,
+// leaving it queued.
+func (q *Queue) peekHead(ctx context.Context, k Key) (*Message, error) {
+	var broken uint64
+	h, err := q.readHead(ctx, k, "", &broken)
+	if h == nil {
+		return nil, err
+	}
+	return h.msg, nil
+}
+
+// popHead deletes the head of queue k and returns it; nil, nil when the
+// queue is empty. When id is set, only message id is taken: another head
+// answers nil, nil. A delete that finds the message gone lost a race with
+// another pop (settle, popdedup.go, decided so): look again.
+func (q *Queue) popHead(ctx context.Context, k Key, id string) (*Message, error) {
+	var broken uint64
 	for {
-		if q.released.has(k.session()) {
+		h, err := q.readHead(ctx, k, id, &broken)
+		if h == nil {
+			return nil, err
+		}
+		if err := q.deleteMsg(ctx, h.raw.Sequence); err != nil {
+			if errors.Is(err, errGone) {
+				continue
+			}
+			return nil, fmt.Errorf("remove from queue: %w", err)
+		}
+		q.freeHead(ctx, k, h)
+		return h.msg, nil
+	}
+}
+
+// freeHead frees what the head h of queue k held once it was deleted: its
+// bytes, announced to the other replicas, and its chunks.
+func (q *Queue) freeHead(ctx context.Context, k Key, h *head) {
+	q.usage.free(k.queueName(), h.size)
+	q.tellFreed(k.queueName(), h.size, h.raw.Sequence)
+	if h.raw.Header.Get(hdrChunks) != "0" {
+		_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(h.msg.ID)))
+	}
+	q.npopped.Add(1)
+	q.poppedBytes.Add(h.size)
+}
+
+// readHead reads the head of queue k and puts it together; nil, nil when the
+// queue is empty or, with id set, when the head is another message. broken
+// remembers, across the reads of one operation, a head whose chunks were
+// missing once: missing again, it is dropped as damaged.
+func (q *Queue) readHead(ctx context.Context, k Key, id string, broken *uint64) (*head, error) {
+	for {
+		if q.released.has(k.nodeSession()) {
 			return nil, ptp.Errorf(ptp.SessionReleased, "session %q was released", k.Session)
 		}
 		raw, err := q.firstMsg(ctx, k.headSubject())
@@ -84,15 +136,15 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Mes
 		if err != nil {
 			return nil, fmt.Errorf("read queue: %w", err)
 		}
-		if want != "" && raw.Header.Get(hdrID) != want {
+		if id != "" && raw.Header.Get(hdrID) != id {
 			return nil, nil
 		}
 		m, size, err := q.assemble(ctx, k, raw)
 		switch {
 		case err == nil:
-		case errors.Is(err, errGone) && raw.Sequence != broken:
-			broken = raw.Sequence // popped meanwhile, or truly broken: look again
-			continue
+			return &head{raw: raw, msg: m, size: size}, nil
+		case errors.Is(err, errGone) && raw.Sequence != *broken:
+			*broken = raw.Sequence // popped meanwhile, or truly broken: look again
 		case errors.Is(err, errGone) || errors.Is(err, errDamaged):
 			// Dropped so that it does not block its queue for ever.
 			_ = q.deleteMsg(ctx, raw.Sequence)
@@ -100,23 +152,6 @@ func (q *Queue) take(ctx context.Context, k Key, remove bool, want string) (*Mes
 		default: // a passing fault: the message stays queued
 			return nil, fmt.Errorf("read message: %w", err)
 		}
-		if !remove {
-			return m, nil
-		}
-		if err := q.deleteMsg(ctx, raw.Sequence); err != nil {
-			if errors.Is(err, errGone) {
-				continue
-			}
-			return nil, fmt.Errorf("remove from queue: %w", err)
-		}
-		q.usage.free(k.queue(), size)
-		q.tellFreed(k.queue(), size, raw.Sequence)
-		if raw.Header.Get(hdrChunks) != "0" {
-			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(k.chunkSubjects(m.ID)))
-		}
-		q.npopped.Add(1)
-		q.poppedBytes.Add(size)
-		return m, nil
 	}
 }
 
@@ -162,14 +197,14 @@ func (q *Queue) Release(ctx context.Context, k Key) error {
 		return err
 	}
 	if k.Topic != "" {
-		if err := q.purge(ctx, k.headSubject(), chunkPrefix+k.queue()+".>"); err != nil {
+		if err := q.purge(ctx, k.headSubject(), chunkPrefix+k.queueName()+".>"); err != nil {
 			return err
 		}
-		q.usage.dropQueue(k.queue())
-		q.tell(droppedPrefix, k.queue(), 0)
+		q.usage.dropQueue(k.queueName())
+		q.tell(droppedPrefix, k.queueName(), 0)
 		return nil
 	}
-	s := k.session()
+	s := k.nodeSession()
 	if err := q.released.mark(ctx, s); err != nil {
 		return err
 	}

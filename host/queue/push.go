@@ -33,7 +33,7 @@ func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
 	if err := Check(k, m.ID); err != nil {
 		return "", err
 	}
-	if q.released.has(k.session()) {
+	if q.released.has(k.nodeSession()) {
 		return "", ptp.Errorf(ptp.SessionReleased, "session %q was released", k.Session)
 	}
 	if m.ID == "" {
@@ -57,16 +57,16 @@ func (q *Queue) Push(ctx context.Context, k Key, m Message) (string, error) {
 			return "", ctx.Err()
 		}
 		return "", ptp.Errorf(ptp.BufferFull, "session %q holds %d bytes and its cap is %d bytes; pop before pushing more",
-			k.Session, q.usage.held(k.session()), q.cfg.SessionMaxBytes)
+			k.Session, q.usage.held(k.nodeSession()), q.cfg.SessionMaxBytes)
 	}
 	if err := q.store(wctx, ctx, k, m, meta); err != nil {
-		q.usage.free(k.queue(), n)
+		q.usage.free(k.queueName(), n)
 		return "", err
 	}
 	q.npushed.Add(1)
 	q.pushedBytes.Add(n)
 	q.pushed(n)
-	q.tell(notifyPrefix, k.queue(), n)
+	q.tell(notifyPrefix, k.queueName(), n)
 	return m.ID, nil
 }
 
@@ -98,7 +98,7 @@ func (q *Queue) store(wctx, ctx context.Context, k Key, m Message, meta []byte) 
 }
 
 func (q *Queue) publish(ctx context.Context, k Key, id string, pieces [][]byte, meta []byte, size int) error {
-	dedupe := k.queue() + "/" + id
+	dedupe := k.queueName() + "/" + id
 	futs := make([]jetstream.PubAckFuture, 0, len(pieces)-1)
 	for i, p := range pieces[1:] {
 		msg := &nats.Msg{Subject: k.chunkSubject(id, i+1), Data: p,

@@ -24,12 +24,12 @@ func newUsage(limit int64) *usage {
 
 // reserve takes n bytes for queue k, waiting until ctx ends for room.
 func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
-	s := k.session()
+	s := k.nodeSession()
 	for {
 		u.mu.Lock()
 		if cur := u.sessions[s]; cur == 0 || cur+n <= u.limit {
 			u.sessions[s] = cur + n
-			u.queues[k.queue()] += n
+			u.queues[k.queueName()] += n
 			u.mu.Unlock()
 			return true
 		}

@@ -18,10 +18,10 @@ func TestReserveAtTheCap(t *testing.T) {
 		want bool
 	}{{600, true}, {400, true}, {1, false}} {
 		if got := u.reserve(done, k, step.n); got != step.want {
-			t.Fatalf("reserve %d with %d of 1000 held: %v, want %v", step.n, u.held(k.session()), got, step.want)
+			t.Fatalf("reserve %d with %d of 1000 held: %v, want %v", step.n, u.held(k.nodeSession()), got, step.want)
 		}
 	}
-	if got := u.held(k.session()); got != 1000 {
+	if got := u.held(k.nodeSession()); got != 1000 {
 		t.Fatalf("held %d, want 1000", got)
 	}
 }
@@ -33,9 +33,9 @@ func TestReserveAtTheCap(t *testing.T) {
 func TestReserveWakesWhenRoomIsFreed(t *testing.T) {
 	k := Key{Node: "n", Session: "s", Topic: "t"}
 	for name, free := range map[string]func(u *usage){
-		"free":        func(u *usage) { u.free(k.queue(), 800) },
-		"dropQueue":   func(u *usage) { u.dropQueue(k.queue()) },
-		"dropSession": func(u *usage) { u.dropSession(k.session()) },
+		"free":        func(u *usage) { u.free(k.queueName(), 800) },
+		"dropQueue":   func(u *usage) { u.dropQueue(k.queueName()) },
+		"dropSession": func(u *usage) { u.dropSession(k.nodeSession()) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
