@@ -57,7 +57,7 @@ func TestContainerAdmission(t *testing.T) {
 	b.Identify(t, "node-b", "inst-b")
 	// B's own container, on an admitted network, stores a secret.
 	own := &meshtest.HTTPClient{URL: b.URL, Session: "job"}
-	if code, err := own.Push("t", []byte("secret")); code != ptp.OK {
+	if code, err := own.Push(t.Context(), "t", []byte("secret")); code != ptp.OK {
 		t.Fatalf("admitted container push: %s %v", code, err)
 	}
 
@@ -104,7 +104,7 @@ func TestContainerAdmission(t *testing.T) {
 		}
 	})
 	// Nothing the strangers did took the message.
-	if got, code, _ := own.Pop("t", 1000); code != ptp.OK || string(got) != "secret" {
+	if got, code, _ := own.Pop(t.Context(), "t", 1000); code != ptp.OK || string(got) != "secret" {
 		t.Fatalf("own container pop after the attempts: %q %s", got, code)
 	}
 }
@@ -123,7 +123,7 @@ func TestPartnerWithoutItsCertificateGetsNoContainerRights(t *testing.T) {
 	a.ID, a.Inst = "node-a", "inst-a"
 	b.Identify(t, "node-b", "inst-b")
 	meshtest.Weave(t, a, b, nil)
-	if code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Push("t", []byte("for b only")); code != ptp.OK {
+	if code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Push(t.Context(), "t", []byte("for b only")); code != ptp.OK {
 		t.Fatal(code)
 	}
 	// As A with its certificate: may deliver, not pop.
@@ -159,7 +159,7 @@ func TestDefaultAdmitsOnlyThisMachine(t *testing.T) {
 	}
 	n := meshtest.Start(t, host.Config{ContainerNets: []string{"none"}})
 	n.Identify(t, "node-n", "inst-n")
-	if code, _ := (&meshtest.HTTPClient{URL: n.URL, Session: "s"}).Push("t", []byte("x")); code != ptp.Unauthorized {
+	if code, _ := (&meshtest.HTTPClient{URL: n.URL, Session: "s"}).Push(t.Context(), "t", []byte("x")); code != ptp.Unauthorized {
 		t.Fatalf("push from loopback to a node admitting no network: %s", code)
 	}
 }

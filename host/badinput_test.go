@@ -80,7 +80,7 @@ func TestBadGRPCInputGetsACodeAndTheNodeKeepsServing(t *testing.T) {
 	n := meshtest.Start(t, host.Config{MaxMessage: 1 << 20})
 	cc := meshtest.Dial(t, n.Addr)
 	c := meshtest.NewGRPCClient(cc, "bad")
-	ctx := c.Ctx()
+	ctx := c.Outgoing(t.Context())
 
 	// Garbage where a protobuf message should be.
 	err := cc.Invoke(ctx, "/org.ppc.ptp.PrivateTransferTransport/push", &rawMsg{0x0a, 0xff, 0xff, 0xff, 0x0f}, new(rawMsg), grpc.ForceCodec(rawCodec{}))

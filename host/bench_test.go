@@ -57,11 +57,11 @@ func warm(b *testing.B, c meshtest.Client, callers int) {
 	for i := range callers {
 		wg.Go(func() {
 			topic := fmt.Sprint("warm-", i)
-			if code, err := c.Push(topic, []byte("warm")); err != nil || code != ptp.OK {
+			if code, err := c.Push(b.Context(), topic, []byte("warm")); err != nil || code != ptp.OK {
 				b.Errorf("warm-up push: %s %v", code, err)
 				return
 			}
-			if _, code, err := c.Pop(topic, 5000); err != nil || code != ptp.OK {
+			if _, code, err := c.Pop(b.Context(), topic, 5000); err != nil || code != ptp.OK {
 				b.Errorf("warm-up pop: %s %v", code, err)
 			}
 		})
@@ -99,7 +99,7 @@ func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 			p := slices.Clone(payload)
 			for range per {
 				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
-				if code, err := push.Push(topic, p); err != nil || code != ptp.OK {
+				if code, err := push.Push(b.Context(), topic, p); err != nil || code != ptp.OK {
 					b.Errorf("push: %s %v", code, err)
 					return
 				}
@@ -108,7 +108,7 @@ func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 		wg.Go(func() {
 			lat[i] = make([]time.Duration, 0, per)
 			for range per {
-				got, code, err := pop.Pop(topic, 30000)
+				got, code, err := pop.Pop(b.Context(), topic, 30000)
 				if err != nil || code != ptp.OK || len(got) != size {
 					b.Errorf("pop: %s %v (%d bytes)", code, err, len(got))
 					return
@@ -171,11 +171,11 @@ func roundTrips(b *testing.B, c meshtest.Client, topic string, n int) []time.Dur
 	lat := make([]time.Duration, 0, n)
 	for range n {
 		t0 := time.Now()
-		if code, err := c.Push(topic, p); err != nil || code != ptp.OK {
+		if code, err := c.Push(b.Context(), topic, p); err != nil || code != ptp.OK {
 			b.Errorf("push: %s %v", code, err)
 			return lat
 		}
-		if got, code, err := c.Pop(topic, 5000); err != nil || code != ptp.OK || len(got) != len(p) {
+		if got, code, err := c.Pop(b.Context(), topic, 5000); err != nil || code != ptp.OK || len(got) != len(p) {
 			b.Errorf("pop: %s %v", code, err)
 			return lat
 		}
@@ -198,11 +198,11 @@ func BenchmarkEchoCeiling(b *testing.B) {
 				var call func([]byte) error
 				if tr == "grpc" {
 					client := meshtest.NewGRPCClient(meshtest.Dial(b, grpcAddr), "echo")
-					call = func(p []byte) error { _, err := client.Push("t", p); return err }
+					call = func(p []byte) error { _, err := client.Push(b.Context(), "t", p); return err }
 				} else {
 					client := &meshtest.HTTPClient{URL: httpURL, Session: "echo", Raw: true,
 						Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-					call = func(p []byte) error { _, err := client.Push("t", p); return err }
+					call = func(p []byte) error { _, err := client.Push(b.Context(), "t", p); return err }
 				}
 				callers := 2 * c.conc // as many as PushPop's producers and consumers
 				warmCalls(b, call, callers)

@@ -286,7 +286,7 @@ func pushAndSee(t *testing.T, a *meshtest.Node, p *emulatedPeer, id string, payl
 	t.Helper()
 	before := len(p.received())
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "s-" + id, Target: id}
-	if code, err := c.Push("t-"+id, payload); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t-"+id, payload); err != nil || code != ptp.OK {
 		t.Fatalf("push of %d bytes to %s: %s %v", len(payload), id, code, err)
 	}
 	got := p.received()
@@ -351,7 +351,7 @@ func TestDialectOutboundRefusalNotRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p.setRefusal(tc.refuse)
 			start := time.Now()
-			code, _ := c.Push("t", []byte("x"))
+			code, _ := c.Push(t.Context(), "t", []byte("x"))
 			if took := time.Since(start); code != tc.want || took > 3*time.Second {
 				t.Fatalf("push: %s after %v, want %s at once (retry window %v)", code, took, tc.want, retry)
 			}
@@ -360,7 +360,7 @@ func TestDialectOutboundRefusalNotRetried(t *testing.T) {
 	// With an outbox, a refusal is not parked either: it fails at once.
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "legacy-g", "outbox": true}, ptp.OK)
 	p.setRefusal(func() (*ptp.Outbound, error) { return outbound(ptp.BadRequest, "missing topic"), nil })
-	if code, _ := c.Push("t", []byte("x")); code != ptp.BadRequest {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.BadRequest {
 		t.Fatalf("push with an outbox to a refusing partner: %s", code)
 	}
 	// A 500 may pass: it is retried until the partner takes it.
@@ -371,7 +371,7 @@ func TestDialectOutboundRefusalNotRetried(t *testing.T) {
 		}
 		return outbound(ptp.OK, "ok"), nil
 	})
-	if code, err := c.Push("t", []byte("x")); code != ptp.OK || calls.Load() != 3 {
+	if code, err := c.Push(t.Context(), "t", []byte("x")); code != ptp.OK || calls.Load() != 3 {
 		t.Fatalf("push after two 500s: %s %v, %d calls", code, err, calls.Load())
 	}
 }
@@ -384,7 +384,7 @@ func TestDialectOutboundTrustPath(t *testing.T) {
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "legacy-g"}
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "legacy-g", "address": "grpc://" + p.grpcAddr,
 		"allow_plaintext": true, "dialect": "legacy"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.NotWoven {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.NotWoven {
 		t.Fatalf("push before the trust: %s", code)
 	}
 	if r := a.Control(t, "/v1/interconn/net/weave", map[string]string{"node_id": "legacy-g"}, ptp.Incompatible); !strings.Contains(string(r.Body), "trust") {
@@ -408,7 +408,7 @@ func TestDialectOutboundTrustPath(t *testing.T) {
 	if code := pushAsLegacy(t, a, "127.0.0.1", "from-partner"); code != ptp.OK {
 		t.Fatalf("legacy partner's delivery from 127.0.0.1: %s", code)
 	}
-	got, code, _ := (&meshtest.HTTPClient{URL: a.URL, Session: "in"}).Pop("t5", 2000)
+	got, code, _ := (&meshtest.HTTPClient{URL: a.URL, Session: "in"}).Pop(t.Context(), "t5", 2000)
 	if code != ptp.OK || string(got) != "from-partner" {
 		t.Fatalf("pop of the partner's delivery: %q %s", got, code)
 	}

@@ -377,7 +377,7 @@ func popFlood(c *meshtest.GRPCClient, topic string, count int) *refusals {
 	r := &refusals{}
 	for range count {
 		go func() {
-			out, err := c.C.Pop(c.Ctx(), &ptp.PopInbound{Topic: topic, Timeout: 20000})
+			out, err := c.C.Pop(c.Outgoing(context.Background()), &ptp.PopInbound{Topic: topic, Timeout: 20000})
 			if err == nil && out.Code == string(ptp.BufferFull) {
 				r.last.Store(out.Message)
 				r.count.Add(1)
@@ -452,10 +452,10 @@ func TestOversizeIdentifiersLeaveTheNodeServing(t *testing.T) {
 			}
 		}
 		g := meshtest.NewGRPCClient(cc, id.session)
-		if code, err := g.Push(id.topic, []byte("x")); err != nil || code != ptp.BadRequest {
+		if code, err := g.Push(t.Context(), id.topic, []byte("x")); err != nil || code != ptp.BadRequest {
 			t.Fatalf("gRPC push, %s: %s %v", what, code, err)
 		}
-		if _, code, err := g.Pop(id.topic, 10); err != nil || code != ptp.BadRequest {
+		if _, code, err := g.Pop(t.Context(), id.topic, 10); err != nil || code != ptp.BadRequest {
 			t.Fatalf("gRPC pop, %s: %s %v", what, code, err)
 		}
 		expectServing(t, n)
@@ -484,7 +484,7 @@ func TestOversizeIdentifiersAreNotForwarded(t *testing.T) {
 	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": true}, ptp.OK)
 	dotted := strings.Repeat(".", 1400)
 	bad := &meshtest.HTTPClient{URL: a.URL, Session: dotted, Target: "node-b"}
-	if code, err := bad.Push("t", []byte("x")); err != nil || code != ptp.BadRequest {
+	if code, err := bad.Push(t.Context(), "t", []byte("x")); err != nil || code != ptp.BadRequest {
 		t.Fatalf("forwarding an oversize session id: %s %v", code, err)
 	}
 	if wire := rec.Bytes(); len(wire) > 0 {
@@ -522,7 +522,7 @@ func TestBodyDeadlineSparesLongPops(t *testing.T) {
 			got := make(chan popped, 1)
 			start := time.Now()
 			go func() {
-				p, code, err := c.Pop(name, 10000)
+				p, code, err := c.Pop(t.Context(), name, 10000)
 				got <- popped{p, code, err}
 			}()
 			meshtest.WaitFor(t, 5*time.Second, "the pop waiting, past the body deadline", func() bool {

@@ -73,7 +73,7 @@ func healProbe(t *testing.T, method, url string) probe {
 // healPushPop pushes payload and pops it back.
 func healPushPop(t *testing.T, c *meshtest.HTTPClient, topic, payload string) {
 	t.Helper()
-	if code, err := c.Push(topic, []byte(payload)); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), topic, []byte(payload)); err != nil || code != ptp.OK {
 		t.Fatalf("push %s: %s %v", topic, code, err)
 	}
 	healPop(t, c, topic, payload)
@@ -81,7 +81,7 @@ func healPushPop(t *testing.T, c *meshtest.HTTPClient, topic, payload string) {
 
 func healPop(t *testing.T, c *meshtest.HTTPClient, topic, want string) {
 	t.Helper()
-	got, code, err := c.Pop(topic, 5000)
+	got, code, err := c.Pop(t.Context(), topic, 5000)
 	if err != nil || code != ptp.OK || string(got) != want {
 		t.Fatalf("pop %s: %q %s %v, want %q", topic, got, code, err, want)
 	}
@@ -98,7 +98,7 @@ func TestProbesFailWhileNATSIsDownThenNodeHeals(t *testing.T) {
 	port := srv.Addr().(*net.TCPAddr).Port
 	n := meshtest.Start(t, host.Config{NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
 	c := &meshtest.HTTPClient{URL: n.URL, Session: "heal"}
-	if code, err := c.Push("kept", []byte("before")); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "kept", []byte("before")); err != nil || code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
 	for _, path := range []string{"/healthz", "/stats"} {
@@ -134,10 +134,10 @@ func TestProbesFailWhileNATSIsDownThenNodeHeals(t *testing.T) {
 	healPop(t, c, "kept", "before")
 	healPushPop(t, c, "after", "healed")
 	g := meshtest.NewGRPCClient(meshtest.Dial(t, n.Addr), "heal-grpc")
-	if code, err := g.Push("t", []byte("grpc")); err != nil || code != ptp.OK {
+	if code, err := g.Push(t.Context(), "t", []byte("grpc")); err != nil || code != ptp.OK {
 		t.Fatalf("grpc push after healing: %s %v", code, err)
 	}
-	if got, code, err := g.Pop("t", 5000); err != nil || code != ptp.OK || string(got) != "grpc" {
+	if got, code, err := g.Pop(t.Context(), "t", 5000); err != nil || code != ptp.OK || string(got) != "grpc" {
 		t.Fatalf("grpc pop after healing: %q %s %v", got, code, err)
 	}
 }
@@ -149,7 +149,7 @@ func TestProbesFailWhileNATSIsDownThenNodeHeals(t *testing.T) {
 func TestNodeReconnectsWhenEmbeddedServerDropsIt(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
 	c := &meshtest.HTTPClient{URL: n.URL, Session: "kicked"}
-	if code, err := c.Push("kept", []byte("before")); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "kept", []byte("before")); err != nil || code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
 	nc := host.NATSOf(n.Host)

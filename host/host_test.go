@@ -30,7 +30,7 @@ func clients(t *testing.T, n *meshtest.Node, session string) map[string]meshtest
 
 func mustPush(t testing.TB, c meshtest.Client, topic string, p []byte) {
 	t.Helper()
-	code, err := c.Push(topic, p)
+	code, err := c.Push(t.Context(), topic, p)
 	if err != nil || code != ptp.OK {
 		t.Fatalf("push %s: %s %v", topic, code, err)
 	}
@@ -38,7 +38,7 @@ func mustPush(t testing.TB, c meshtest.Client, topic string, p []byte) {
 
 func mustPop(t testing.TB, c meshtest.Client, topic string) []byte {
 	t.Helper()
-	p, code, err := c.Pop(topic, 5000)
+	p, code, err := c.Pop(t.Context(), topic, 5000)
 	if err != nil || code != ptp.OK {
 		t.Fatalf("pop %s: %s %v", topic, code, err)
 	}
@@ -83,7 +83,7 @@ func TestPopOnEmptyQueueReturnsEmptyAfterTimeout(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
 	for name, c := range clients(t, n, "empty") {
 		start := time.Now()
-		p, code, err := c.Pop("nothing", 50)
+		p, code, err := c.Pop(t.Context(), "nothing", 50)
 		if err != nil || code != ptp.OK || len(p) != 0 {
 			t.Fatalf("%s: got %q %s %v", name, p, code, err)
 		}
@@ -174,7 +174,7 @@ func TestConcurrentProducersAndConsumers(t *testing.T) {
 		topic := fmt.Sprintf("topic-%d", i)
 		wg.Go(func() {
 			for j := range per {
-				if code, err := c.Push(topic, fmt.Appendf(nil, "%s/%d", topic, j)); err != nil || code != ptp.OK {
+				if code, err := c.Push(t.Context(), topic, fmt.Appendf(nil, "%s/%d", topic, j)); err != nil || code != ptp.OK {
 					errs <- fmt.Errorf("push %s/%d: %s %v", topic, j, code, err)
 					return
 				}
@@ -182,7 +182,7 @@ func TestConcurrentProducersAndConsumers(t *testing.T) {
 		})
 		wg.Go(func() {
 			for j := range per {
-				p, code, err := c.Pop(topic, 10000)
+				p, code, err := c.Pop(t.Context(), topic, 10000)
 				if err != nil || code != ptp.OK {
 					errs <- fmt.Errorf("pop %s: %s %v", topic, code, err)
 					return
@@ -200,7 +200,7 @@ func TestConcurrentProducersAndConsumers(t *testing.T) {
 		t.Error(err)
 	}
 	for name, c := range clients(t, n, "conc") {
-		if p, code, err := c.Pop("topic-0", 1); err != nil || code != ptp.OK || len(p) != 0 {
+		if p, code, err := c.Pop(t.Context(), "topic-0", 1); err != nil || code != ptp.OK || len(p) != 0 {
 			t.Fatalf("%s: extra message %q (%s %v) after all were popped", name, p, code, err)
 		}
 	}
@@ -216,7 +216,7 @@ func TestBlockedPopReturnsOnShutdown(t *testing.T) {
 	}
 	done := make(chan popAnswer, 1)
 	go func() {
-		p, code, err := c.Pop("t", 600000)
+		p, code, err := c.Pop(t.Context(), "t", 600000)
 		done <- popAnswer{p, code, err}
 	}()
 	meshtest.WaitFor(t, 10*time.Second, "the pop to block", func() bool { return n.Host.Stats().Waiting == 1 })
@@ -333,7 +333,7 @@ func TestBlockedPopNeverDelaysOtherCalls(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
 	cs := clients(t, n, "blocked")
 	for name, c := range cs {
-		go func() { _, _, _ = c.Pop("never-"+name, 120000) }()
+		go func() { _, _, _ = c.Pop(t.Context(), "never-"+name, 120000) }()
 	}
 	meshtest.WaitFor(t, 10*time.Second, "three blocked pops", func() bool { return n.Host.Stats().Waiting == 3 })
 	for name, c := range cs {
@@ -364,7 +364,7 @@ func TestSenderChosenMessageIDDeduplicates(t *testing.T) {
 	if got := mustPop(t, c, "t"); string(got) != "once" {
 		t.Fatalf("got %q", got)
 	}
-	if p, code, err := c.Pop("t", 50); err != nil || code != ptp.OK || len(p) != 0 {
+	if p, code, err := c.Pop(t.Context(), "t", 50); err != nil || code != ptp.OK || len(p) != 0 {
 		t.Fatalf("retried push stored twice: %q %s %v", p, code, err)
 	}
 }

@@ -226,10 +226,14 @@ func TestLongIdentifiersAreRefusedOnPopPeekRelease(t *testing.T) {
 	tc := ptp.NewPrivateTransferTransportClient(cc)
 	outs := map[string]func() (*ptp.TransportOutbound, error){
 		"pop": func() (*ptp.TransportOutbound, error) {
-			return tc.Pop(c.Ctx(), &ptp.PopInbound{Topic: "t", Timeout: 1})
+			return tc.Pop(c.Outgoing(t.Context()), &ptp.PopInbound{Topic: "t", Timeout: 1})
 		},
-		"peek":    func() (*ptp.TransportOutbound, error) { return tc.Peek(c.Ctx(), &ptp.PeekInbound{Topic: "t"}) },
-		"release": func() (*ptp.TransportOutbound, error) { return tc.Release(c.Ctx(), &ptp.ReleaseInbound{Topic: "t"}) },
+		"peek": func() (*ptp.TransportOutbound, error) {
+			return tc.Peek(c.Outgoing(t.Context()), &ptp.PeekInbound{Topic: "t"})
+		},
+		"release": func() (*ptp.TransportOutbound, error) {
+			return tc.Release(c.Outgoing(t.Context()), &ptp.ReleaseInbound{Topic: "t"})
+		},
 	}
 	for m, call := range outs {
 		out, err := call()
@@ -270,7 +274,7 @@ func TestMaxMessageOnEveryTransport(t *testing.T) {
 	// What was accepted is all there, whole: 2 messages from each of 5 paths.
 	hc := meshtest.HTTPClient{URL: n.URL, Session: "max"}
 	for i := range 10 {
-		p, code, err := hc.Pop("t", 1)
+		p, code, err := hc.Pop(t.Context(), "t", 1)
 		if err != nil || code != ptp.OK || len(p) < inputMax-1 || len(p) > inputMax {
 			t.Fatalf("pop %d: %d bytes, %s, %v", i, len(p), code, err)
 		}
@@ -298,7 +302,7 @@ func TestPushWithoutPayloadIsRefused(t *testing.T) {
 		}
 	}
 	cc := meshtest.Dial(t, n.Addr)
-	if code, err := meshtest.NewGRPCClient(cc, "empty").Push("t", nil); err != nil || code != ptp.OK {
+	if code, err := meshtest.NewGRPCClient(cc, "empty").Push(t.Context(), "t", nil); err != nil || code != ptp.OK {
 		t.Fatalf("grpc empty push: %s %v", code, err)
 	}
 	for i := range 3 { // the two HTTP pushes and the gRPC one, each 0 bytes
@@ -312,11 +316,11 @@ func TestPushWithoutPayloadIsRefused(t *testing.T) {
 		t.Fatalf("pop that timed out: %s", r.Body)
 	}
 	// Over gRPC a popped 0-byte message carries its id; a timeout has none.
-	if code, err := meshtest.NewGRPCClient(cc, "empty").Push("t", []byte{}); err != nil || code != ptp.OK {
+	if code, err := meshtest.NewGRPCClient(cc, "empty").Push(t.Context(), "t", []byte{}); err != nil || code != ptp.OK {
 		t.Fatalf("grpc empty push: %s %v", code, err)
 	}
 	tc := ptp.NewPrivateTransferTransportClient(cc)
-	ctx := meshtest.NewGRPCClient(cc, "empty").Ctx()
+	ctx := meshtest.NewGRPCClient(cc, "empty").Outgoing(t.Context())
 	for i, wantID := range []bool{true, false} {
 		out, err := tc.Pop(ctx, &ptp.PopInbound{Topic: "t", Timeout: 100})
 		if err != nil || out.Code != string(ptp.OK) || len(out.Payload) != 0 || (out.Metadata[ptp.HeaderMessageID] != "") != wantID {
@@ -328,7 +332,7 @@ func TestPushWithoutPayloadIsRefused(t *testing.T) {
 	if r := meshtest.Post(t, n.URL, "/v1/interconn/chan/push", raw, []byte{}); r.Code != ptp.OK {
 		t.Fatalf("raw empty push: %s", r.Body)
 	}
-	if p, code, err := (&meshtest.HTTPClient{URL: n.URL, Session: "empty"}).Pop("t", 1000); err != nil || code != ptp.OK || p == nil || len(p) != 0 {
+	if p, code, err := (&meshtest.HTTPClient{URL: n.URL, Session: "empty"}).Pop(t.Context(), "t", 1000); err != nil || code != ptp.OK || p == nil || len(p) != 0 {
 		t.Fatalf("pop of the raw empty push: %q %s %v", p, code, err)
 	}
 }
@@ -405,14 +409,14 @@ func TestDecodedPayloadIsBoundToo(t *testing.T) {
 	b.Install(t, "gzip", gz, nil, plugin.Options{}, ptp.OK)
 	meshtest.Weave(t, a, b, map[string]any{"codec": "gzip"})
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "gzmax", Target: "node-b", Raw: true}
-	if code, err := c.Push("t", compressible(1<<20)); code != ptp.TooLarge || err != nil {
+	if code, err := c.Push(t.Context(), "t", compressible(1<<20)); code != ptp.TooLarge || err != nil {
 		t.Fatalf("push of 1 MiB that gzip shrinks: %s %v, want %s", code, err, ptp.TooLarge)
 	}
 	payload := compressible(64 << 10)
-	if code, err := c.Push("t", payload); code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", payload); code != ptp.OK {
 		t.Fatalf("push of 64 KiB: %s %v", code, err)
 	}
-	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "gzmax", Raw: true}).Pop("t", 5000)
+	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "gzmax", Raw: true}).Pop(t.Context(), "t", 5000)
 	if code != ptp.OK || !bytes.Equal(got, payload) {
 		t.Fatalf("pop at B: %s, %d bytes", code, len(got))
 	}

@@ -48,7 +48,7 @@ func TestPartnerDialects(t *testing.T) {
 			if err != nil || out.Code != string(ptp.OK) {
 				t.Fatalf("invoke: %v %s %s", err, out.GetCode(), out.GetMessage())
 			}
-			got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "dialect"}).Pop("t", 1000)
+			got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "dialect"}).Pop(t.Context(), "t", 1000)
 			if code != ptp.OK || string(got) != tc.want {
 				t.Fatalf("pop at B: %q %s", got, code)
 			}
@@ -67,7 +67,7 @@ func TestPartnerDialects(t *testing.T) {
 		t.Fatalf("HTTP invoke: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "dialect"}).Pop("t", 1000); string(got) != "over-https" {
+	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "dialect"}).Pop(t.Context(), "t", 1000); string(got) != "over-https" {
 		t.Fatalf("pop after HTTP invoke: %q %s", got, code)
 	}
 }
@@ -82,14 +82,14 @@ func TestPlaintextPartnerNeedsOptInOnBothSides(t *testing.T) {
 		a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "address": scheme + b.Addr, "allow_plaintext": true}, ptp.OK)
 		c := &meshtest.HTTPClient{URL: a.URL, Session: "plain", Target: "node-b"}
 		b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": false}, ptp.OK)
-		if code, _ := c.Push("t", []byte("x")); code != ptp.Unauthorized {
+		if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.Unauthorized {
 			t.Fatalf("%s partner without B's opt-in: %s", scheme, code)
 		}
 		b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": true}, ptp.OK)
-		if code, err := c.Push("t", []byte(scheme)); code != ptp.OK {
+		if code, err := c.Push(t.Context(), "t", []byte(scheme)); code != ptp.OK {
 			t.Fatalf("%s partner with opt-in: %s %v", scheme, code, err)
 		}
-		if got, _, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop("t", 1000); string(got) != scheme {
+		if got, _, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop(t.Context(), "t", 1000); string(got) != scheme {
 			t.Fatalf("pop: %q", got)
 		}
 	}
@@ -123,7 +123,7 @@ func TestPlaintextPartnerOnlyFromItsSources(t *testing.T) {
 	}
 	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "plaintext_from": []string{"not-a-net"}}, ptp.BadRequest)
 	for _, want := range []string{"claimed", "claimed"} {
-		if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop("t", 1000); string(got) != want {
+		if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "plain"}).Pop(t.Context(), "t", 1000); string(got) != want {
 			t.Fatalf("pop: %q %s", got, code)
 		}
 	}

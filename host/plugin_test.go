@@ -55,10 +55,10 @@ func TestGzipCodecAcrossNodes(t *testing.T) {
 
 	payload := compressible(1 << 20)
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "gz", Target: "node-b", Raw: true}
-	if code, err := c.Push("t", payload); code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", payload); code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
-	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "gz", Raw: true}).Pop("t", 5000)
+	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "gz", Raw: true}).Pop(t.Context(), "t", 5000)
 	if code != ptp.OK || !bytes.Equal(got, payload) {
 		t.Fatalf("pop at B: %s, %d bytes, equal %v", code, len(got), bytes.Equal(got, payload))
 	}
@@ -77,15 +77,15 @@ func TestAESCodecKeysMustMatch(t *testing.T) {
 	a, b := pair(t, map[string]any{"codec": "aes"})
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "aes", Target: "node-b", Raw: true}
 	a.Install(t, "aes", aes, map[string]string{"key": key1}, plugin.Options{}, ptp.OK)
-	if code, _ := c.Push("t", []byte("before B has it")); code != ptp.CodecError {
+	if code, _ := c.Push(t.Context(), "t", []byte("before B has it")); code != ptp.CodecError {
 		t.Fatalf("push to a node without the codec: %s, want %s", code, ptp.CodecError)
 	}
 	b.Install(t, "aes", aes, map[string]string{"key": key1}, plugin.Options{}, ptp.OK)
 	secret := []byte("model weights, layer 7")
-	if code, err := c.Push("t", secret); code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", secret); code != ptp.OK {
 		t.Fatalf("push with matching keys: %s %v", code, err)
 	}
-	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "aes", Raw: true}).Pop("t", 5000); !bytes.Equal(got, secret) {
+	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "aes", Raw: true}).Pop(t.Context(), "t", 5000); !bytes.Equal(got, secret) {
 		t.Fatalf("pop: %q %s", got, code)
 	}
 	b.Install(t, "aes", aes, map[string]string{"key": key2}, plugin.Options{}, ptp.OK)
@@ -132,7 +132,7 @@ func TestTokenPolicy(t *testing.T) {
 		}
 	}
 	// A's delivery is a partner's, proven by its certificate.
-	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "tok", Target: "node-b"}).Push("t", []byte("from A")); code != ptp.OK {
+	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "tok", Target: "node-b"}).Push(t.Context(), "t", []byte("from A")); code != ptp.OK {
 		t.Fatalf("partner push through a token policy: %s %v", code, err)
 	}
 }
@@ -196,7 +196,7 @@ func TestHotReplaceUnderLoad(t *testing.T) {
 		wg.Go(func() {
 			c := &meshtest.HTTPClient{URL: a.URL, Session: "hot", Target: "node-b", Raw: true}
 			for i := 0; !stop.Load() && i < perWorker; i++ {
-				if code, err := c.Push(fmt.Sprint("w", w), fmt.Appendf(nil, "%d-%d", w, i)); code != ptp.OK {
+				if code, err := c.Push(t.Context(), fmt.Sprint("w", w), fmt.Appendf(nil, "%d-%d", w, i)); code != ptp.OK {
 					errs <- fmt.Sprintf("worker %d push %d: %s %v", w, i, code, err)
 					return
 				}
@@ -240,12 +240,12 @@ func drainHot(t *testing.T, b *meshtest.Node, workers int) int {
 	for w := range workers {
 		c := &meshtest.HTTPClient{URL: b.URL, Session: "hot", Raw: true}
 		for i := 0; ; i++ {
-			got, code, _ := c.Peek(fmt.Sprint("w", w))
+			got, code, _ := c.Peek(t.Context(), fmt.Sprint("w", w))
 			if code != ptp.OK || len(got) == 0 { // raw: an empty queue answers no bytes
 				break
 			}
 			peeked := got
-			got, code, _ = c.Pop(fmt.Sprint("w", w), 1000)
+			got, code, _ = c.Pop(t.Context(), fmt.Sprint("w", w), 1000)
 			if want := fmt.Sprintf("%d-%d", w, i); string(got) != want {
 				t.Fatalf("worker %d message %d: %q (%s; peeked %q), want %q", w, i, got, code, peeked, want)
 			}
@@ -271,7 +271,7 @@ func TestHostileCodec(t *testing.T) {
 		if r.Code != ptp.CodecError || !strings.Contains(string(r.Body), "evil") {
 			t.Fatalf("%s: %s", mode, r.Body)
 		}
-		if code, err := c.Push("t", []byte("fine after "+mode)); code != ptp.OK {
+		if code, err := c.Push(t.Context(), "t", []byte("fine after "+mode)); code != ptp.OK {
 			t.Fatalf("push after %s: %s %v", mode, code, err)
 		}
 		if r := meshtest.Get(t, a.URL+"/healthz"); r.Code != ptp.OK {
@@ -279,7 +279,7 @@ func TestHostileCodec(t *testing.T) {
 		}
 	}
 	for _, mode := range []string{"loop", "trap", "bomb", "garbage"} {
-		got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "evil", Raw: true}).Pop("t", 5000)
+		got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "evil", Raw: true}).Pop(t.Context(), "t", 5000)
 		if string(got) != "fine after "+mode {
 			t.Fatalf("pop: %q %s", got, code)
 		}

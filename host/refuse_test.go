@@ -76,7 +76,7 @@ func TestPartnerMayOnlyDeliver(t *testing.T) {
 		}
 	}
 	// The pushed message is still there for B's own container.
-	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop("t", 1000)
+	got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop(t.Context(), "t", 1000)
 	if code != ptp.OK || string(got) != "hi" {
 		t.Fatalf("B's container pop: %q %s", got, code)
 	}
@@ -119,12 +119,12 @@ func TestUnwovenNodeIsRefused(t *testing.T) {
 	c.Identify(t, "node-c", "inst-c")
 	c.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "address": b.Addr,
 		"guest_root": b.Public(t).RootCrt, "allow_plaintext": false}, ptp.OK)
-	code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s", Target: "node-b"}).Push("t", []byte("x"))
+	code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s", Target: "node-b"}).Push(t.Context(), "t", []byte("x"))
 	if code != ptp.NotWoven {
 		t.Fatalf("unwoven node's push: %s", code)
 	}
 	// And a node C never heard of is not woven here either.
-	if code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s", Target: "node-x"}).Push("t", []byte("x")); code != ptp.NotWoven {
+	if code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s", Target: "node-x"}).Push(t.Context(), "t", []byte("x")); code != ptp.NotWoven {
 		t.Fatalf("push to an unknown node: %s", code)
 	}
 }

@@ -40,7 +40,7 @@ func TestRenameRefusedWhileMessagesWait(t *testing.T) {
 		topic   string
 		payload string
 	}{{a, "x", "a1"}, {a, "x", "a2"}, {a, "y", "a3"}, {b, "z", "b1"}} {
-		if code, err := m.c.Push(m.topic, []byte(m.payload)); err != nil || code != ptp.OK {
+		if code, err := m.c.Push(t.Context(), m.topic, []byte(m.payload)); err != nil || code != ptp.OK {
 			t.Fatalf("push: %s %v", code, err)
 		}
 	}
@@ -52,7 +52,7 @@ func TestRenameRefusedWhileMessagesWait(t *testing.T) {
 	if id := currentID(t, n); id != "old-id" {
 		t.Fatalf("a refused rename renamed the node to %q", id)
 	}
-	if got, code, err := a.Peek("x"); err != nil || code != ptp.OK || string(got) != "a1" {
+	if got, code, err := a.Peek(t.Context(), "x"); err != nil || code != ptp.OK || string(got) != "a1" {
 		t.Fatalf("peek after the refused rename: %q %s %v", got, code, err)
 	}
 	for _, want := range []string{"a1", "a2"} {
@@ -62,7 +62,7 @@ func TestRenameRefusedWhileMessagesWait(t *testing.T) {
 	if r := renameTo(t, n, "new-id"); r.Code != ptp.BadRequest || !strings.Contains(r.Message, "1 messages wait") {
 		t.Fatalf("rename with 1 message queued: %s", r.Body)
 	}
-	if code, err := b.Release(""); err != nil || code != ptp.OK {
+	if code, err := b.Release(t.Context(), ""); err != nil || code != ptp.OK {
 		t.Fatalf("release: %s %v", code, err)
 	}
 	if r := renameTo(t, n, "new-id"); r.Code != ptp.OK {
@@ -81,7 +81,7 @@ func TestRenameRefusedWhileMessagesWait(t *testing.T) {
 func TestFirstIdentityRefusedWhileMessagesWait(t *testing.T) {
 	n := meshtest.Start(t, host.Config{})
 	c := &meshtest.HTTPClient{URL: n.URL, Session: "early"}
-	if code, err := c.Push("t", []byte("early")); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", []byte("early")); err != nil || code != ptp.OK {
 		t.Skipf("a node without an id refuses pushes (%s %v): nothing can be hidden", code, err)
 	}
 	if r := renameTo(t, n, "first-id"); r.Code != ptp.BadRequest || !strings.Contains(r.Message, `1 messages wait under node id ""`) {

@@ -27,12 +27,12 @@ func popAll(t *testing.T, n *meshtest.Node, session, topic string, want int) {
 	t.Helper()
 	c := &meshtest.HTTPClient{URL: n.URL, Session: session, Raw: true}
 	for i := range want {
-		got, code, err := c.Pop(topic, 10000)
+		got, code, err := c.Pop(t.Context(), topic, 10000)
 		if code != ptp.OK || string(got) != fmt.Sprintf("m%d", i) {
 			t.Fatalf("pop %d: %q %s %v", i, got, code, err)
 		}
 	}
-	if got, code, _ := c.Pop(topic, 200); code != ptp.OK || len(got) != 0 {
+	if got, code, _ := c.Pop(t.Context(), topic, 200); code != ptp.OK || len(got) != 0 {
 		t.Fatalf("after %d messages, one more: %q %s", want, got, code)
 	}
 }
@@ -51,7 +51,7 @@ func TestPartnerRestartMidStream(t *testing.T) {
 	go func() {
 		c := &meshtest.HTTPClient{URL: a.URL, Session: "restart", Target: "node-b", Raw: true}
 		for i := range total {
-			if code, err := c.Push("t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
+			if code, err := c.Push(t.Context(), "t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
 				done <- fmt.Errorf("push %d: %s %v", i, code, err)
 				return
 			}

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 these tests speak h2c with prior knowledge and custom dialling through x/net/http2 on purpose.
+
 package host_test
 
 import (
@@ -382,13 +384,13 @@ func checkKept(t *testing.T, b *meshtest.Node, ks []kept) {
 	t.Helper()
 	c := &meshtest.HTTPClient{URL: b.URL, Session: "keep", Raw: true}
 	for i, k := range ks {
-		got, code, err := c.Pop(k.topic, 5000)
+		got, code, err := c.Pop(t.Context(), k.topic, 5000)
 		if code != ptp.OK || !bytes.Equal(got, k.payload) {
 			t.Fatalf("kept message %d of %s: %s %v, %d bytes, want %d bytes byte-exact", i, k.topic, code, err, len(got), len(k.payload))
 		}
 	}
 	for _, topic := range []string{"k-json", "k-raw", "k-grpc", "k-via-a", "t"} {
-		if got, code, _ := c.Peek(topic); code != ptp.OK || len(got) != 0 {
+		if got, code, _ := c.Peek(t.Context(), topic); code != ptp.OK || len(got) != 0 {
 			t.Fatalf("session keep, topic %s: an extra message after the barrage (%s, %d bytes)", topic, code, len(got))
 		}
 	}

@@ -33,7 +33,7 @@ func TestPartnerCannotRelay(t *testing.T) {
 			t.Fatalf("relay via %v: %v %v", target, err, out)
 		}
 	}
-	if got, code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s"}).Peek("t"); code != ptp.OK || len(got) != 0 {
+	if got, code, _ := (&meshtest.HTTPClient{URL: c.URL, Session: "s"}).Peek(t.Context(), "t"); code != ptp.OK || len(got) != 0 {
 		t.Fatalf("C received %q (%s)", got, code)
 	}
 }
@@ -46,12 +46,12 @@ func TestForwardOverHTTPS(t *testing.T) {
 	b.Identify(t, "node-b", "inst-b")
 	meshtest.Weave(t, a, b, map[string]any{"address": "https://" + b.Addr})
 	for i, p := range []string{"one", "two"} {
-		if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push("t", []byte(p)); code != ptp.OK {
+		if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push(t.Context(), "t", []byte(p)); code != ptp.OK {
 			t.Fatalf("push %d over https: %s %v", i, code, err)
 		}
 	}
 	for _, p := range []string{"one", "two"} {
-		if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop("t", 2000); code != ptp.OK || string(got) != p {
+		if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop(t.Context(), "t", 2000); code != ptp.OK || string(got) != p {
 			t.Fatalf("pop at B: %q %s", got, code)
 		}
 	}
@@ -77,10 +77,10 @@ func TestPinnedCertificates(t *testing.T) {
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "address": b.Addr, "guest_crt": b.Public(t).Crt}, ptp.OK)
 	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "guest_crt": a.Public(t).Crt}, ptp.OK)
 	push := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
-	if code, err := push.Push("t", []byte("pinned")); code != ptp.OK {
+	if code, err := push.Push(t.Context(), "t", []byte("pinned")); code != ptp.OK {
 		t.Fatalf("push between pinned partners: %s %v", code, err)
 	}
-	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop("t", 2000); string(got) != "pinned" {
+	if got, code, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Pop(t.Context(), "t", 2000); string(got) != "pinned" {
 		t.Fatalf("pop at B: %q %s", got, code)
 	}
 	// Another certificate for node-a from A's own root is not the pinned one.
@@ -91,10 +91,10 @@ func TestPinnedCertificates(t *testing.T) {
 	other, _ := pki.NewRoot("other root")
 	kp, _ := pki.Issue(other, "node-b", nil)
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "guest_crt": string(kp.CertPEM)}, ptp.OK)
-	if code, _ := push.Push("t", []byte("to an impostor?")); code == ptp.OK {
+	if code, _ := push.Push(t.Context(), "t", []byte("to an impostor?")); code == ptp.OK {
 		t.Fatal("push succeeded though B serves a certificate other than the pinned one")
 	}
-	if got, _, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Peek("t"); len(got) != 0 {
+	if got, _, _ := (&meshtest.HTTPClient{URL: b.URL, Session: "s"}).Peek(t.Context(), "t"); len(got) != 0 {
 		t.Fatalf("B received %q", got)
 	}
 }

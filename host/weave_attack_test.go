@@ -184,10 +184,10 @@ func TestHijackByStrangerRefused(t *testing.T) {
 		t.Fatalf("A's route after weaving node-d: %+v", rt)
 	}
 	push := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-d"}
-	if code, err := push.Push("t", []byte("for node-d")); code != ptp.OK {
+	if code, err := push.Push(t.Context(), "t", []byte("for node-d")); code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
-	got, code, err := (&meshtest.HTTPClient{URL: d.URL, Session: "s"}).Pop("t", 5000)
+	got, code, err := (&meshtest.HTTPClient{URL: d.URL, Session: "s"}).Pop(t.Context(), "t", 5000)
 	if code != ptp.OK || string(got) != "for node-d" {
 		t.Fatalf("pop at the real node-d: %q %s %v", got, code, err)
 	}
@@ -300,7 +300,7 @@ func TestReplyStateNotTrusted(t *testing.T) {
 	if rt := a.Route(t, "node-b"); rt.State != "pending" || rt.Awaiting != "partner" {
 		t.Fatalf("after our ack alone: %+v", rt)
 	}
-	if code, _ := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push("t", []byte("x")); code != ptp.NotWoven {
+	if code, _ := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push(t.Context(), "t", []byte("x")); code != ptp.NotWoven {
 		t.Fatalf("push: %s", code)
 	}
 }
@@ -337,7 +337,7 @@ func TestInstTakeoverRefused(t *testing.T) {
 	}
 	push := &meshtest.HTTPClient{URL: a.URL, Session: "inst", Headers: map[string]string{"x-ptp-target-inst-id": "inst-c"}}
 	for i := range 20 {
-		if code, err := push.Push("t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
+		if code, err := push.Push(t.Context(), "t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
 			t.Fatalf("push %d to inst-c: %s %v", i, code, err)
 		}
 	}

@@ -43,7 +43,7 @@ func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
 	}
 	// Pushing before the acks is refused: B is not woven yet.
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
-	if code, _ := c.Push("t", []byte("early")); code != ptp.NotWoven {
+	if code, _ := c.Push(t.Context(), "t", []byte("early")); code != ptp.NotWoven {
 		t.Fatalf("push before ack: %s", code)
 	}
 	ack := func(n *meshtest.Node, id, inst, code string, want ptp.Code) {
@@ -56,14 +56,14 @@ func TestWeaveThroughAPIShowsOneCode(t *testing.T) {
 	if s, w := b.Route(t, "node-a"), a.RouteState(t, "node-b"); s.State != "pending" || s.Awaiting != "partner" || w != "pending" {
 		t.Fatalf("after one ack: B %+v, A %s", s, w)
 	}
-	if code, _ := c.Push("t", []byte("half")); code != ptp.NotWoven {
+	if code, _ := c.Push(t.Context(), "t", []byte("half")); code != ptp.NotWoven {
 		t.Fatalf("push after one ack: %s", code)
 	}
 	ack(a, "node-b", "inst-b", rb.Code, ptp.OK)
 	meshtest.WaitFor(t, 10e9, "both sides woven", func() bool {
 		return a.RouteState(t, "node-b") == "woven" && b.RouteState(t, "node-a") == "woven"
 	})
-	if code, err := c.Push("t", []byte("now")); code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", []byte("now")); code != ptp.OK {
 		t.Fatalf("push after both acks: %s %v", code, err)
 	}
 	ack(a, "node-b", "inst-b", rb.Code, ptp.OK) // idempotent
@@ -87,12 +87,12 @@ func TestCrossPushPopBothWays(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			push, pop := tc.push(tc.from, tc.to.ID), tc.pop(tc.to, "")
 			for i := range 20 {
-				if code, err := push.Push("t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
+				if code, err := push.Push(t.Context(), "t", fmt.Appendf(nil, "m%d", i)); code != ptp.OK {
 					t.Fatalf("push %d: %s %v", i, code, err)
 				}
 			}
 			for i := range 20 {
-				got, code, err := pop.Pop("t", 5000)
+				got, code, err := pop.Pop(t.Context(), "t", 5000)
 				if code != ptp.OK || string(got) != fmt.Sprintf("m%d", i) {
 					t.Fatalf("pop %d: %q %s %v", i, got, code, err)
 				}
@@ -119,11 +119,11 @@ func Test64MiBAcrossNodes(t *testing.T) {
 	big := make([]byte, 64<<20)
 	_, _ = rand.Read(big)
 	push := &meshtest.HTTPClient{URL: a.URL, Session: "big", Target: b.ID, Raw: true}
-	if code, err := push.Push("tensor", big); code != ptp.OK {
+	if code, err := push.Push(t.Context(), "tensor", big); code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
 	pop := meshtest.NewGRPCClient(meshtest.Dial(t, b.Addr), "big")
-	got, code, err := pop.Pop("tensor", 10000)
+	got, code, err := pop.Pop(t.Context(), "tensor", 10000)
 	if code != ptp.OK || !bytes.Equal(got, big) {
 		t.Fatalf("pop: %d bytes, %s %v", len(got), code, err)
 	}
@@ -133,27 +133,27 @@ func TestDisabledAndExpiredRoutes(t *testing.T) {
 	a, b := pair(t, nil)
 	c := &meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}
 	a.Control(t, "/v1/interconn/net/disable", map[string]string{"node_id": "node-b"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.PeerDisabled {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.PeerDisabled {
 		t.Fatalf("push on a disabled route: %s", code)
 	}
 	a.Control(t, "/v1/interconn/net/enable", map[string]string{"node_id": "node-b"}, ptp.OK)
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "expires_at": "2020-01-01T00:00:00Z"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.NetworkExpired {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.NetworkExpired {
 		t.Fatalf("push on an expired route: %s", code)
 	}
 	a.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-b", "expires_at": "2999-01-01T00:00:00Z"}, ptp.OK)
 	// B switching A off refuses A's deliveries, whatever A thinks.
 	b.Control(t, "/v1/interconn/net/disable", map[string]string{"node_id": "node-a"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.PeerDisabled {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.PeerDisabled {
 		t.Fatalf("push to a partner that disabled us: %s", code)
 	}
 	b.Control(t, "/v1/interconn/net/enable", map[string]string{"node_id": "node-a"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.OK {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.OK {
 		t.Fatalf("push after both re-enabled: %s", code)
 	}
 	// Removing the route makes the partner unknown again.
 	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.OK)
-	if code, _ := c.Push("t", []byte("x")); code != ptp.NotWoven {
+	if code, _ := c.Push(t.Context(), "t", []byte("x")); code != ptp.NotWoven {
 		t.Fatalf("push after removal: %s", code)
 	}
 	a.Control(t, "/v1/interconn/net/remove", map[string]string{"node_id": "node-b"}, ptp.NotFound)
@@ -181,7 +181,7 @@ func TestSecondAckLearnsAMissedAck(t *testing.T) {
 	meshtest.WaitFor(t, 10e9, "both sides woven", func() bool {
 		return a.RouteState(t, "node-b") == "woven" && b.RouteState(t, "node-a") == "woven"
 	})
-	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push("t", []byte("x")); code != ptp.OK {
+	if code, err := (&meshtest.HTTPClient{URL: a.URL, Session: "s", Target: "node-b"}).Push(t.Context(), "t", []byte("x")); code != ptp.OK {
 		t.Fatalf("push after the second ack: %s %v", code, err)
 	}
 }

@@ -44,7 +44,7 @@ func benchAcross(b *testing.B, in, out *replica, size int) {
 	for range workers {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
-				if code, err := push.Push("t", payload); err != nil || code != ptp.OK {
+				if code, err := push.Push(b.Context(), "t", payload); err != nil || code != ptp.OK {
 					b.Errorf("push: %s %v", code, err)
 					return
 				}
@@ -52,7 +52,7 @@ func benchAcross(b *testing.B, in, out *replica, size int) {
 		})
 		wg.Go(func() {
 			for popped.Load() < int64(b.N) {
-				p, code, err := pop.Pop("t", 200)
+				p, code, err := pop.Pop(b.Context(), "t", 200)
 				if err != nil || code != ptp.OK {
 					b.Errorf("pop: %s %v", code, err)
 					return
@@ -99,8 +99,8 @@ func BenchmarkHARecovery(b *testing.B) {
 			if time.Since(start) > time.Minute {
 				b.Fatal("no recovery within a minute")
 			}
-			if code, err := push.Push("t", []byte("x")); err == nil && code == ptp.OK {
-				if p, code, err := pop.Pop("t", 5000); err == nil && code == ptp.OK && string(p) == "x" {
+			if code, err := push.Push(b.Context(), "t", []byte("x")); err == nil && code == ptp.OK {
+				if p, code, err := pop.Pop(b.Context(), "t", 5000); err == nil && code == ptp.OK && string(p) == "x" {
 					break
 				}
 			}

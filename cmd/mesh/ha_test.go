@@ -422,30 +422,30 @@ func haSuite(t *testing.T, external bool) {
 		}
 		cc1, cc3 := meshtest.Dial(t, r1.listen), meshtest.Dial(t, r3.listen)
 		g1, g3 := client.NewGRPC(cc1, "s1"), client.NewGRPC(cc3, "s1")
-		if code, err := g1.Push("big", big); err != nil || code != ptp.OK {
+		if code, err := g1.Push(t.Context(), "big", big); err != nil || code != ptp.OK {
 			t.Fatalf("grpc push via r1: %s %v", code, err)
 		}
-		if p, code, err := g3.Pop("big", 5000); err != nil || code != ptp.OK || string(p) != string(big) {
+		if p, code, err := g3.Pop(t.Context(), "big", 5000); err != nil || code != ptp.OK || string(p) != string(big) {
 			t.Fatalf("grpc pop via r3: %d bytes %s %v", len(p), code, err)
 		}
 		// A peek and a release through other replicas.
-		if code, _ := a.Push("t", []byte("kept")); code != ptp.OK {
+		if code, _ := a.Push(t.Context(), "t", []byte("kept")); code != ptp.OK {
 			t.Fatal(code)
 		}
 		c3 := &client.HTTP{URL: r3.url(), Session: "s1", Raw: true}
-		if p, code, err := c3.Peek("t"); err != nil || string(p) != "kept" {
+		if p, code, err := c3.Peek(t.Context(), "t"); err != nil || string(p) != "kept" {
 			t.Fatalf("peek via r3: %q %s %v", p, code, err)
 		}
-		if code, err := b.Release(""); err != nil || code != ptp.OK {
+		if code, err := b.Release(t.Context(), ""); err != nil || code != ptp.OK {
 			t.Fatalf("release via r2: %s %v", code, err)
 		}
 		// r1 learns of the release through a KV watch, a moment later:
 		// wait for it with peeks (which store nothing), then push.
 		meshtest.WaitFor(t, 10*time.Second, "r1 to see the release via r2", func() bool {
-			_, code, _ := a.Peek("t")
+			_, code, _ := a.Peek(t.Context(), "t")
 			return code == ptp.SessionReleased
 		})
-		if code, _ := a.Push("t", []byte("late")); code != ptp.SessionReleased {
+		if code, _ := a.Push(t.Context(), "t", []byte("late")); code != ptp.SessionReleased {
 			t.Fatalf("push via r1 after release via r2: %s", code)
 		}
 	})
@@ -453,7 +453,7 @@ func haSuite(t *testing.T, external bool) {
 		const n = 600
 		push := &client.HTTP{URL: r1.url(), Session: "race", Raw: true}
 		for i := range n {
-			if code, err := push.Push("t", fmt.Appendf(nil, "m%d", i)); err != nil || code != ptp.OK {
+			if code, err := push.Push(t.Context(), "t", fmt.Appendf(nil, "m%d", i)); err != nil || code != ptp.OK {
 				t.Fatalf("push %d: %s %v", i, code, err)
 			}
 		}
@@ -464,7 +464,7 @@ func haSuite(t *testing.T, external bool) {
 			c := &client.HTTP{URL: set.reps[i%3].url(), Session: "race", Raw: true}
 			wg.Go(func() {
 				for {
-					p, code, err := c.Pop("t", 500)
+					p, code, err := c.Pop(t.Context(), "t", 500)
 					if err != nil || code != ptp.OK {
 						t.Errorf("pop: %s %v", code, err)
 						return
@@ -505,7 +505,7 @@ func haSuite(t *testing.T, external bool) {
 		var woven network.Route
 		cliJSON(t, r1.listen, &woven, "net", "weave", "node-b")
 		meshtest.WaitFor(t, 30*time.Second, "B to show node-a pending", func() bool {
-			return routeTo(t, b, "node-a").State == network.Pending
+			return routeTo(t, b, "node-a").State == network.StatePending
 		})
 		if got := routeTo(t, b, "node-a").Address; got != strings.Join([]string{r1.listen, r2.listen, r3.listen}, ",") {
 			t.Fatalf("B knows node-a at %q, want every replica", got)
@@ -517,7 +517,7 @@ func haSuite(t *testing.T, external bool) {
 			t.Fatal(err) // both operators ack (issue 11)
 		}
 		meshtest.WaitFor(t, 30*time.Second, "r3 to see node-b woven", func() bool {
-			return routeTo(t, r3.listen, "node-b").State == network.Woven
+			return routeTo(t, r3.listen, "node-b").State == network.StateWoven
 		})
 		if out, err := cli(t, r3.listen, "", "chan", "push", "--session", "job", "--target", "node-b", "t", "from-r3"); err != nil || out != "delivered to node-b\n" {
 			t.Fatalf("push to B via r3: %q %v", out, err)
@@ -593,7 +593,7 @@ func crossReplicaWake(t *testing.T, r *replica, popper, pusher *client.HTTP) {
 	}
 	got := make(chan popped, 1)
 	go func() {
-		p, code, err := popper.Pop("t", int(popTimeout.Milliseconds()))
+		p, code, err := popper.Pop(t.Context(), "t", int(popTimeout.Milliseconds()))
 		got <- popped{p, code, err, time.Now()}
 	}()
 	meshtest.WaitFor(t, 20*time.Second, "the pop to wait on "+r.name, func() bool {
@@ -605,7 +605,7 @@ func crossReplicaWake(t *testing.T, r *replica, popper, pusher *client.HTTP) {
 		return waitingPops(t, r) > before
 	})
 	pushed := time.Now()
-	if code, err := pusher.Push("t", []byte("hello")); err != nil || code != ptp.OK {
+	if code, err := pusher.Push(t.Context(), "t", []byte("hello")); err != nil || code != ptp.OK {
 		t.Fatalf("push via %s: %s %v", pusher.URL, code, err)
 	}
 	select {
@@ -726,7 +726,7 @@ func flow(t *testing.T, set *replicaSet, plan flowPlan) *flowResult {
 						return
 					}
 					c.URL = set.reps[at%3].url()
-					code, err := c.Push(topicOf(i), []byte(payload))
+					code, err := c.Push(t.Context(), topicOf(i), []byte(payload))
 					if err == nil && code == ptp.OK {
 						break
 					}
@@ -757,7 +757,7 @@ func flow(t *testing.T, set *replicaSet, plan flowPlan) *flowResult {
 			// every topic has a consumer on each survivor.
 			c := &client.HTTP{URL: survivors[(cn/topics)%len(survivors)].url(), Session: plan.session, Raw: true, Client: hc}
 			for time.Now().Before(deadline) {
-				p, code, err := c.Pop(topicOf(cn), 1000)
+				p, code, err := c.Pop(t.Context(), topicOf(cn), 1000)
 				if err != nil || code != ptp.OK {
 					time.Sleep(20 * time.Millisecond) // a survivor between leaders: try again
 					continue

@@ -22,7 +22,7 @@ func TestSecondNodeOnOneHomeRefused(t *testing.T) {
 	home := t.TempDir()
 	first := startProc(t, home)
 	c := &meshtest.HTTPClient{URL: first.url, Session: "lock"}
-	if code, err := c.Push("t", []byte("kept")); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", []byte("kept")); err != nil || code != ptp.OK {
 		t.Fatalf("push through the first node: %s %v", code, err)
 	}
 
@@ -34,10 +34,10 @@ func TestSecondNodeOnOneHomeRefused(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(string(out), "in use by process "+pid) {
 		t.Fatalf("second mesh start on one home: %v, want a non-zero exit naming pid %s:\n%s", err, pid, out)
 	}
-	if got, code, err := c.Pop("t", 5000); err != nil || code != ptp.OK || string(got) != "kept" {
+	if got, code, err := c.Pop(t.Context(), "t", 5000); err != nil || code != ptp.OK || string(got) != "kept" {
 		t.Fatalf("the first node after the refused second: %q %s %v", got, code, err)
 	}
-	if code, err := c.Push("t", []byte("after")); err != nil || code != ptp.OK {
+	if code, err := c.Push(t.Context(), "t", []byte("after")); err != nil || code != ptp.OK {
 		t.Fatalf("push: %s %v", code, err)
 	}
 	if err := first.signal(t, syscall.SIGTERM); err != nil {
@@ -45,7 +45,7 @@ func TestSecondNodeOnOneHomeRefused(t *testing.T) {
 	}
 	next := startProc(t, home)
 	c.URL = next.url
-	if got, code, err := c.Pop("t", 5000); err != nil || code != ptp.OK || string(got) != "after" {
+	if got, code, err := c.Pop(t.Context(), "t", 5000); err != nil || code != ptp.OK || string(got) != "after" {
 		t.Fatalf("pop after the first stopped: %q %s %v", got, code, err)
 	}
 	_ = next.signal(t, syscall.SIGTERM)

@@ -77,7 +77,7 @@ woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 				return err
 			}
 			lc := loadConfig{transport: transport, session: session, conc: conc, ptpToken: ptpToken, errs: newErrorKinds()}
-			push, release, err := lc.client(addr, target)
+			push, release, err := lc.client(cmd.Context(), addr, target)
 			if err != nil {
 				return err
 			}
@@ -85,12 +85,12 @@ woven partner NODE_ID, and consumers pop at that partner's node, --to.`,
 			pop := push
 			if to != "" {
 				var releaseTo func()
-				if pop, releaseTo, err = lc.client(to, ""); err != nil {
+				if pop, releaseTo, err = lc.client(cmd.Context(), to, ""); err != nil {
 					return err
 				}
 				defer releaseTo()
 			}
-			r := runLoad(push, pop, lc, n, count, limit, cmd.ErrOrStderr())
+			r := runLoad(cmd.Context(), push, pop, lc, n, count, limit, cmd.ErrOrStderr())
 			return reportLoad(cmd, r, output)
 		},
 	}
@@ -135,8 +135,8 @@ type loadConfig struct {
 
 // client connects to addr and returns a client on the session pushing to
 // target (empty: addr's own node), and a function that releases the session
-// and closes the connection.
-func (lc loadConfig) client(addr, target string) (client.Client, func(), error) {
+// (see release) and closes the connection.
+func (lc loadConfig) client(ctx context.Context, addr, target string) (client.Client, func(), error) {
 	u, err := parseAddr(addr)
 	if err != nil {
 		return nil, nil, err
@@ -151,7 +151,7 @@ func (lc loadConfig) client(addr, target string) (client.Client, func(), error) 
 	}
 	switch lc.transport {
 	case "http":
-		return h, func() { _, _ = h.Release("") }, nil
+		return h, func() { release(ctx, h) }, nil
 	case "grpc":
 		cc, err := grpc.NewClient(u.hostPort, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
@@ -161,9 +161,20 @@ func (lc loadConfig) client(addr, target string) (client.Client, func(), error) 
 		}
 		g := client.NewGRPC(cc, lc.session)
 		g.Target = target
-		return g, func() { _, _ = h.Release(""); cc.Close() }, nil
+		return g, func() { release(ctx, h); cc.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("transport %q: want grpc or http", lc.transport)
+}
+
+// releaseWait bounds the release of a load session.
+const releaseWait = 10 * time.Second
+
+// release drops the load session at h, within releaseWait, also when ctx is
+// already cancelled (an interrupted run still cleans up after itself).
+func release(ctx context.Context, h *client.HTTP) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseWait)
+	defer cancel()
+	_, _ = h.Release(ctx, "")
 }
 
 // intercept sends the x-ptp-token on every gRPC call and keeps the node's
@@ -197,7 +208,10 @@ func (r replyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-func runLoad(push, pop client.Client, lc loadConfig, size, count int, limit time.Duration, progress io.Writer) loadResult {
+// runLoad runs lc.conc producer and consumer pairs, one topic each, pushing
+// count messages of size bytes in all for at most limit; ctx bounds every
+// call.
+func runLoad(ctx context.Context, push, pop client.Client, lc loadConfig, size, count int, limit time.Duration, progress io.Writer) loadResult {
 	conc := lc.conc
 	r := loadResult{Transport: lc.transport, Size: size, Concurrency: conc}
 	deadline := time.Now().Add(limit)
@@ -216,7 +230,7 @@ func runLoad(push, pop client.Client, lc loadConfig, size, count int, limit time
 			p := make([]byte, max(size, 16))[:size]
 			for seq := 0; seq < per && time.Now().Before(deadline); seq++ {
 				stamp(p, seq)
-				if code, err := push.Push(topic, p); err != nil || code != ptp.OK {
+				if code, err := push.Push(ctx, topic, p); err != nil || code != ptp.OK {
 					lc.errs.add("push", code, err)
 					return
 				}
@@ -227,7 +241,7 @@ func runLoad(push, pop client.Client, lc loadConfig, size, count int, limit time
 		wg.Go(func() {
 			next := 0
 			for range pushed {
-				got, code, err := pop.Pop(topic, 30000)
+				got, code, err := pop.Pop(ctx, topic, 30000)
 				if err == nil && code == ptp.OK && len(got) != size {
 					err = fmt.Errorf("popped %d bytes, want %d", len(got), size)
 				}

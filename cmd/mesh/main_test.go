@@ -82,7 +82,7 @@ func startProc(t *testing.T, home string) *proc {
 		t.Fatal("mesh start did not report its address in 60s")
 	}
 	meshtest.WaitFor(t, 30*time.Second, "node ready", func() bool {
-		_, code, err := (&meshtest.HTTPClient{URL: p.url, Session: "probe"}).Pop("probe", 1)
+		_, code, err := (&meshtest.HTTPClient{URL: p.url, Session: "probe"}).Pop(t.Context(), "probe", 1)
 		return err == nil && code == ptp.OK
 	})
 	return p
@@ -121,7 +121,7 @@ func TestMessagesSurviveGracefulRestart(t *testing.T) {
 	p := startProc(t, home)
 	c := &meshtest.HTTPClient{URL: p.url, Session: "durable"}
 	for i := range 100 {
-		if code, err := c.Push("t", fmt.Appendf(nil, "m%03d", i)); err != nil || code != ptp.OK {
+		if code, err := c.Push(t.Context(), "t", fmt.Appendf(nil, "m%03d", i)); err != nil || code != ptp.OK {
 			t.Fatalf("push %d: %s %v", i, code, err)
 		}
 	}
@@ -131,7 +131,7 @@ func TestMessagesSurviveGracefulRestart(t *testing.T) {
 	p = startProc(t, home)
 	c.URL = p.url
 	for i := range 100 {
-		got, code, err := c.Pop("t", 5000)
+		got, code, err := c.Pop(t.Context(), "t", 5000)
 		if err != nil || code != ptp.OK || string(got) != fmt.Sprintf("m%03d", i) {
 			t.Fatalf("pop %d after restart: %q %s %v", i, got, code, err)
 		}
@@ -155,7 +155,7 @@ func TestAcknowledgedPushesSurviveKill9(t *testing.T) {
 			c := &meshtest.HTTPClient{URL: p.url, Session: "kill9"}
 			for i := 0; i < 100000; i++ {
 				msg := fmt.Sprintf("p%d-%06d", w, i)
-				code, err := c.Push(fmt.Sprint("t", w), []byte(msg))
+				code, err := c.Push(t.Context(), fmt.Sprint("t", w), []byte(msg))
 				if err != nil || code != ptp.OK {
 					return // the node is gone
 				}
@@ -179,7 +179,7 @@ func TestAcknowledgedPushesSurviveKill9(t *testing.T) {
 	for w := range producers {
 		var popped []string
 		for {
-			got, code, err := c.Pop(fmt.Sprint("t", w), 200)
+			got, code, err := c.Pop(t.Context(), fmt.Sprint("t", w), 200)
 			if err != nil || code != ptp.OK {
 				t.Fatalf("pop: %s %v", code, err)
 			}

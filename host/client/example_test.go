@@ -31,9 +31,9 @@ func ExampleHTTP() {
 	defer func() { stop(); <-done }()
 
 	c := &client.HTTP{URL: "http://" + h.Addr().String(), Session: "job-1"}
-	code, err := c.Push("scores", []byte("0.93"))
+	code, err := c.Push(ctx, "scores", []byte("0.93"))
 	fmt.Println("push:", code, err)
-	msg, code, err := c.Pop("scores", 1000) // wait up to 1 s
+	msg, code, err := c.Pop(ctx, "scores", 1000) // wait up to 1 s
 	fmt.Printf("pop: %s %q %v\n", code, msg, err)
 	// Output:
 	// push: E0000000000 <nil>
@@ -48,11 +48,12 @@ func ExampleGRPC() {
 		log.Fatal(err)
 	}
 	defer cc.Close()
+	ctx := context.Background() // the caller's context bounds every call
 	c := client.NewGRPC(cc, "job-1")
-	if code, err := c.Push("scores", []byte("0.93")); err != nil || code != "E0000000000" {
+	if code, err := c.Push(ctx, "scores", []byte("0.93")); err != nil || code != "E0000000000" {
 		log.Fatalf("push: %s, %v", code, err)
 	}
-	msg, _, err := c.Pop("scores", 1000)
+	msg, _, err := c.Pop(ctx, "scores", 1000)
 	if err != nil {
 		log.Fatal(err)
 	}
