@@ -10,11 +10,13 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/internal/loopback"
 	"log/slog"
 	"net/url"
@@ -46,7 +48,7 @@ type Config struct {
 	// survives a crash of the process.
 	SyncAlways bool
 	// Name names this replica: the embedded server's name (unique within a
-	// cluster) and its key in the health bucket. Default "mesh".
+	// cluster) and its key in the health bucket. Default: defaults.ReplicaName.
 	Name string
 	// Pool is how many further connections to open for hot-path requests;
 	// the server handles each connection's traffic in order. Default 2.
@@ -66,7 +68,7 @@ type Config struct {
 	// ClusterPeers are the route addresses (host:port) of the replicas; this
 	// replica's own address may be among them.
 	ClusterPeers []string
-	// ClusterName names the NATS cluster; default "mesh".
+	// ClusterName names the NATS cluster; default defaults.ClusterName.
 	ClusterName string
 	// ClusterToken is the secret every route must present. Required unless
 	// the routes listen on loopback only.
@@ -111,13 +113,13 @@ func Start(ctx context.Context, cfg Config) (_ *NATS, err error) {
 		cfg.MaxPayload = DefaultMaxPayload
 	}
 	if cfg.Name == "" {
-		cfg.Name = "mesh"
+		cfg.Name = defaults.ReplicaName(cfg.ClusterListen)
 	}
 	if cfg.Pool == 0 {
 		cfg.Pool = 2
 	}
 	if cfg.Wait <= 0 {
-		cfg.Wait = 2 * time.Minute
+		cfg.Wait = defaults.ClusterWait
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -250,7 +252,7 @@ func clusterOpts(opts *server.Options, cfg Config) (int, error) {
 		return 0, fmt.Errorf("cluster listen %q is reachable from other machines: set a cluster token (--cluster-token or MESH_CLUSTER_TOKEN) that every replica shares", cfg.ClusterListen)
 	}
 	opts.Cluster = server.ClusterOpts{
-		Name: orDefault(cfg.ClusterName, "mesh"), Host: host, Port: port,
+		Name: cmp.Or(cfg.ClusterName, defaults.ClusterName), Host: host, Port: port,
 		// Notice a peer that went silent (a partition drops packets and
 		// sends no reset) within seconds rather than minutes.
 		PingInterval: 2 * time.Second, MaxPingsOut: 3,
@@ -433,13 +435,6 @@ func secret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 // Transient reports whether err says JetStream is between leaders (a server

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"io"
 	"log/slog"
 	"strings"
@@ -30,7 +31,7 @@ func start(t *testing.T, cfg cluster.Config) *cluster.NATS {
 }
 
 // TestStartAlone: an embedded NATS alone serves at once with one replica,
-// its default name and pool, and no client port.
+// the one default replica name (the host's, defaults.ReplicaName) and pool, and no client port.
 func TestStartAlone(t *testing.T) {
 	n := start(t, cluster.Config{})
 	defer n.Close()
@@ -38,7 +39,7 @@ func TestStartAlone(t *testing.T) {
 		t.Fatalf("not ready: %v", err)
 	}
 	st := n.Status()
-	if st.Replica != "mesh" || st.Replicas != 1 || st.NATS != "embedded" || len(st.Routes) != 0 {
+	if st.Replica != defaults.ReplicaName("") || st.Replicas != 1 || st.NATS != "embedded" || len(st.Routes) != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	if len(n.Pool) != 2 || n.Server == nil || n.JS == nil {

@@ -1,9 +1,7 @@
 package network
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,14 +158,6 @@ func (l *link) close() {
 	l.cancel()
 	_ = l.cc.Close()
 	l.http.CloseIdleConnections()
-}
-
-// postJSON posts body to path on the partner and checks the PTP code.
-func (l *link) postJSON(ctx context.Context, path string, body any) error {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	return l.doHTTP(req)
 }
 
 // doHTTP sends req and reads the PTP code of the reply.

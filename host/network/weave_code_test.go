@@ -18,7 +18,6 @@ var (
 	vecRootI  = []byte("root-a DER")
 	vecRootR  = []byte("root-b DER")
 	vecNonceI = bytes.Repeat([]byte{1}, 32)
-	vecNonceR = bytes.Repeat([]byte{2}, 32)
 )
 
 func TestCommitmentVector(t *testing.T) {
@@ -219,24 +218,24 @@ func TestAwaiting(t *testing.T) {
 		r    Route
 		want string
 	}{
-		{Route{State: Pending}, AwaitingReveal},
-		{Route{State: Pending, Code: "C"}, AwaitingBoth},
-		{Route{State: Pending, Code: "C", PartnerAcked: true}, AwaitingUs},
-		{Route{State: Pending, Code: "C", Acked: true}, AwaitingPartner},
-		{Route{State: Woven, Code: "C", Acked: true, PartnerAcked: true}, ""},
+		{Route{State: StatePending}, AwaitingReveal},
+		{Route{State: StatePending, Code: "C"}, AwaitingBoth},
+		{Route{State: StatePending, Code: "C", PartnerAcked: true}, AwaitingUs},
+		{Route{State: StatePending, Code: "C", Acked: true}, AwaitingPartner},
+		{Route{State: StateWoven, Code: "C", Acked: true, PartnerAcked: true}, ""},
 	} {
 		if got := tc.r.awaiting(); got != tc.want {
 			t.Errorf("%+v: awaiting %q, want %q", tc.r, got, tc.want)
 		}
 	}
-	r := Route{State: Pending, Code: "C", Acked: true, PartnerAcked: true}
+	r := Route{State: StatePending, Code: "C", Acked: true, PartnerAcked: true}
 	r.settle()
-	if r.State != Woven {
+	if r.State != StateWoven {
 		t.Fatalf("both confirmed: %s", r.State)
 	}
-	r = Route{State: Pending, Code: "C", Acked: true}
+	r = Route{State: StatePending, Code: "C", Acked: true}
 	r.settle()
-	if r.State != Pending {
+	if r.State != StatePending {
 		t.Fatalf("one side confirmed: %s", r.State)
 	}
 }

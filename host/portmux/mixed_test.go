@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 these tests speak h2c with prior knowledge and custom dialling through x/net/http2 on purpose.
+
 package portmux
 
 import (
