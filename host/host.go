@@ -17,8 +17,8 @@ import (
 
 	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/portmux"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -30,7 +30,7 @@ type Host struct {
 	log     *slog.Logger
 	nats    *cluster.NATS
 	queue   *queue.Queue
-	ident   *node.Store
+	ident   *identity.Store
 	net     *network.Network
 	engine  *plugin.Engine
 	plugins *plugin.Registry
@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	if err := h.opening(ctx, "identity", func(ctx context.Context) (err error) {
-		h.ident, err = node.Open(ctx, h.nats.JS, r, cfg.Hosts)
+		h.ident, err = identity.Open(ctx, h.nats.JS, r, cfg.Hosts)
 		return err
 	}); err != nil {
 		return nil, err

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ppcmesh/mesh/host/api"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 )
 
 // netCmd is `mesh net …`: the partner routes of a running node and the
@@ -149,7 +149,7 @@ func netWeaveCmd(c *control) *cobra.Command {
 }
 
 // weaveAdvice tells the operator what happens next.
-func weaveAdvice(w io.Writer, r network.Route, me node.Public) {
+func weaveAdvice(w io.Writer, r network.Route, me identity.Public) {
 	if r.State == network.StateWoven {
 		fmt.Fprintf(w, "\n%s is woven: traffic flows both ways.\n", printable(r.NodeID))
 		return

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -70,7 +70,7 @@ func TestWeaveThroughCLI(t *testing.T) {
 		if _, err := cli(t, n.addr, "", "node", "refresh", "--node-id", n.id, "--inst-id", n.inst, "--inst-name", "Institution "+n.inst); err != nil {
 			t.Fatal(err)
 		}
-		var pub node.Public
+		var pub identity.Public
 		cliJSON(t, n.addr, &pub, "node", "show")
 		out, _ := cli(t, n.addr, "", "node", "show")
 		if pub.NodeID != n.id || pub.InstID != n.inst || !strings.Contains(out, "sha256:") || !strings.Contains(out, n.addr) ||

@@ -7,11 +7,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ppcmesh/mesh/host/api"
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 )
 
 // nodeCmd is `mesh node refresh|show`: this node's identity. Only public
-// material is ever shown (the API returns no key, and node.Public has no
+// material is ever shown (the API returns no key, and identity.Public has no
 // field for one).
 func nodeCmd() *cobra.Command {
 	cmd := groupCmd(&cobra.Command{
@@ -19,7 +19,7 @@ func nodeCmd() *cobra.Command {
 		Short: "Set or show the identity of a running node",
 	})
 	c := controlFlags(cmd)
-	var req node.Refresh
+	var req identity.Refresh
 	refresh := &cobra.Command{
 		Use:   "refresh --node-id ID --inst-id INST [--inst-name NAME]",
 		Short: "Set the node id and institution; the node keeps (or first makes) its root CA",

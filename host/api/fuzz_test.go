@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -102,7 +102,7 @@ func FuzzDecodeControl(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, v := range []any{new(network.RouteRequest), new(network.AckRequest), new(node.Refresh)} {
+		for _, v := range []any{new(network.RouteRequest), new(network.AckRequest), new(identity.Refresh)} {
 			err := decodeControl("control body", body, v)
 			wantClientCode(t, err)
 			if err != nil {

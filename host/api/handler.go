@@ -10,8 +10,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
 )
@@ -19,7 +19,7 @@ import (
 // Handler is the node's HTTP interface.
 type Handler struct {
 	svc        *Service
-	ident      *node.Store
+	ident      *identity.Store
 	queue      *queue.Queue
 	net        *network.Network
 	ready      func(context.Context) error
@@ -38,7 +38,7 @@ type HTTPConfig struct {
 }
 
 // NewHandler builds the HTTP routes.
-func NewHandler(svc *Service, ident *node.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
+func NewHandler(svc *Service, ident *identity.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
 	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, cluster: cfg.Cluster, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
 	r := chi.NewRouter()
 	r.NotFound(notFound)
@@ -106,7 +106,7 @@ func (h *Handler) hasToken(r *http.Request) bool {
 // NodeInfo is the content of GET /v1/interconn/node: the node's public
 // identity and the address it tells partners.
 type NodeInfo struct {
-	node.Public
+	identity.Public
 	Advertise string `json:"advertise"`
 }
 

@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/network"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -65,7 +65,7 @@ type Limits struct {
 type Service struct {
 	plugins *plugin.Registry
 	queue   *queue.Queue
-	ident   *node.Store
+	ident   *identity.Store
 	net     *network.Network
 	limits  Limits
 	clamps  *onceLog // tells each caller once that its pop timeout was clamped
@@ -78,7 +78,7 @@ type Service struct {
 // NewService returns a Service over q for the node described by ident,
 // forwarding to partners through net; admit says which callers without a
 // partner certificate are containers. Drain stops it waiting.
-func NewService(q *queue.Queue, ident *node.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission) *Service {
+func NewService(q *queue.Queue, ident *identity.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission) *Service {
 	limits.defaults()
 	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit,
 		clamps: newOnceLog(limits.Logger, clampLogEvery, clampLogKeys), routes: newRouteClient(routeHeaderTimeout), quit: make(chan struct{})}
@@ -230,7 +230,7 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 // provenance is a stored message's metadata: the sender's own, and who
 // sent it as the node knows it (a partner by its certificate, else this
 // node's container), which no sender's metadata can override.
-func (s *Service) provenance(md map[string]string, partner string, id node.Identity) map[string]string {
+func (s *Service) provenance(md map[string]string, partner string, id identity.Identity) map[string]string {
 	out := make(map[string]string, len(md)+3)
 	maps.Copy(out, md)
 	out[ptp.HeaderSourceNodeID], out[ptp.HeaderSourceInstID], out[ptp.HeaderSender] = id.NodeID, id.InstID, "container"
@@ -274,7 +274,7 @@ func (s *Service) forward(ctx context.Context, r Request) Reply {
 
 // authorize asks the auth policies about r; what they add to a push joins
 // its metadata.
-func (s *Service) authorize(ctx context.Context, r *Request, partner string, id node.Identity) error {
+func (s *Service) authorize(ctx context.Context, r *Request, partner string, id identity.Identity) error {
 	caller, source := "container", id.NodeID
 	if partner != "" {
 		caller, source = "partner", partner
@@ -344,7 +344,7 @@ func checkPayload(p []byte, max int64, how string) error {
 	return ptp.Errorf(ptp.TooLarge, "payload%s of %d bytes exceeds the limit of %d bytes (--max-message)", how, len(p), max)
 }
 
-func isLocal(r Request, id node.Identity) bool {
+func isLocal(r Request, id identity.Identity) bool {
 	if r.TargetNode != "" {
 		return r.TargetNode == id.NodeID
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -29,11 +29,11 @@ type RouteRequest struct {
 // partner's root (or pinned certificate) is woven at once, for partners
 // that do not run the handshake.
 func (n *Network) Refresh(ctx context.Context, req RouteRequest) (Route, error) {
-	if err := node.CheckID("node_id", req.NodeID); err != nil {
+	if err := identity.CheckID("node_id", req.NodeID); err != nil {
 		return Route{}, err
 	}
 	if req.InstID != "" {
-		if err := node.CheckID("inst_id", req.InstID); err != nil {
+		if err := identity.CheckID("inst_id", req.InstID); err != nil {
 			return Route{}, err
 		}
 	}

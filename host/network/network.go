@@ -18,8 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/internal/defaults"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/queue"
 )
 
@@ -87,7 +87,7 @@ func (c *Config) defaults() {
 type Network struct {
 	cfg    Config
 	log    *slog.Logger
-	ident  *node.Store
+	ident  *identity.Store
 	queue  *queue.Queue
 	routes *table
 	links  *links
@@ -105,7 +105,7 @@ type Network struct {
 
 // Open loads the partner routes and starts watching them and delivering
 // parked messages. Close stops it.
-func Open(ctx context.Context, js jetstream.JetStream, ident *node.Store, q *queue.Queue, cfg Config) (*Network, error) {
+func Open(ctx context.Context, js jetstream.JetStream, ident *identity.Store, q *queue.Queue, cfg Config) (*Network, error) {
 	cfg.defaults()
 	routes, err := openTable(ctx, js, cfg.Replicas)
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppcmesh/mesh/host/cluster"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/internal/event"
 	"github.com/ppcmesh/mesh/host/internal/natsnames"
-	"github.com/ppcmesh/mesh/host/node"
 	"github.com/ppcmesh/mesh/host/queue"
 )
 
@@ -60,7 +60,7 @@ func openReplica(t *testing.T, nc *nats.Conn, origin string) *Network {
 		t.Fatal(err)
 	}
 	t.Cleanup(q.Close)
-	id, err := node.Open(ctx, js, 1, nil)
+	id, err := identity.Open(ctx, js, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

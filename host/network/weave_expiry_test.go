@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ppcmesh/mesh/host/cluster"
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
@@ -32,12 +32,12 @@ func openNet(t *testing.T, cfg Config) *Network {
 		t.Fatal(err)
 	}
 	t.Cleanup(q.Close)
-	id, err := node.Open(ctx, nc.JS, 1, nil)
+	id, err := identity.Open(ctx, nc.JS, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(id.Close)
-	if _, err := id.Refresh(ctx, node.Refresh{NodeID: "node-b", InstID: "inst-b"}); err != nil {
+	if _, err := id.Refresh(ctx, identity.Refresh{NodeID: "node-b", InstID: "inst-b"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -63,7 +63,7 @@ func (n *Network) admitHandshake(c *Conn) error {
 // checkHello validates every field of hello h to node self and returns its
 // canonical root and commitment.
 func checkHello(h Hello, self string) (string, []byte, error) {
-	if err := node.CheckID("node_id", h.NodeID); err != nil {
+	if err := identity.CheckID("node_id", h.NodeID); err != nil {
 		return "", nil, err
 	}
 	if h.Target != "" && h.Target != self {
@@ -92,7 +92,7 @@ func checkHello(h Hello, self string) (string, []byte, error) {
 // checkInst validates an institution id and name a partner sent.
 func checkInst(id, name string) error {
 	if id != "" {
-		if err := node.CheckID("inst_id", id); err != nil {
+		if err := identity.CheckID("inst_id", id); err != nil {
 			return err
 		}
 	}
@@ -197,7 +197,7 @@ func (n *Network) Revealed(ctx context.Context, c *Conn, rv Reveal) error {
 	if err := n.admitHandshake(c); err != nil {
 		return err
 	}
-	if err := node.CheckID("node_id", rv.NodeID); err != nil {
+	if err := identity.CheckID("node_id", rv.NodeID); err != nil {
 		return err
 	}
 	if self := n.ident.NodeID(); rv.Target != "" && rv.Target != self {

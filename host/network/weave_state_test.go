@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -30,7 +30,7 @@ func stubNet(routes ...Route) *Network {
 		t.routes[r.NodeID] = newEntry(r, 1)
 	}
 	return &Network{cfg: Config{PendingTTL: time.Hour}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		routes: t, ident: &node.Store{}, hellos: newHelloLimiter()}
+		routes: t, ident: &identity.Store{}, hellos: newHelloLimiter()}
 }
 
 // checkStep compares a step's outcome with the expected code and, on

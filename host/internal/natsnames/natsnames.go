@@ -23,7 +23,7 @@ const (
 // KV buckets and object stores.
 const (
 	// IdentityBucket holds the node's identity (key "identity"). Written by
-	// node.Store.Refresh; mirrored by every replica's node.Store.
+	// identity.Store.Refresh; mirrored by every replica's identity.Store.
 	IdentityBucket = "mesh_state"
 	// RoutesBucket holds the partner routes, one key per partner node id.
 	// Written by the weave and net admin calls; mirrored by network's table.

@@ -1,4 +1,4 @@
-package node_test
+package identity_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppcmesh/mesh/host/cluster"
-	"github.com/ppcmesh/mesh/host/node"
+	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/pki"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -32,9 +32,9 @@ func natsJS(t *testing.T) jetstream.JetStream {
 }
 
 // open is a Store over js, closed when the test ends.
-func open(t *testing.T, js jetstream.JetStream, hosts ...string) *node.Store {
+func open(t *testing.T, js jetstream.JetStream, hosts ...string) *identity.Store {
 	t.Helper()
-	s, err := node.Open(context.Background(), js, 1, hosts)
+	s, err := identity.Open(context.Background(), js, 1, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func open(t *testing.T, js jetstream.JetStream, hosts ...string) *node.Store {
 	return s
 }
 
-func refresh(t *testing.T, s *node.Store, r node.Refresh) node.Public {
+func refresh(t *testing.T, s *identity.Store, r identity.Refresh) identity.Public {
 	t.Helper()
 	p, err := s.Refresh(context.Background(), r)
 	if err != nil {
@@ -78,7 +78,7 @@ func TestCheckID(t *testing.T) {
 		{"", false}, {"-a", false}, {".a", false}, {"a b", false}, {"a/b", false}, {"é", false},
 		{strings.Repeat("x", 129), false}, {"a\n", false},
 	} {
-		err := node.CheckID("node_id", tc.id)
+		err := identity.CheckID("node_id", tc.id)
 		if (err == nil) != tc.ok {
 			t.Errorf("%.20q: %v, want ok %v", tc.id, err, tc.ok)
 		}
@@ -97,7 +97,7 @@ func TestRefreshIdentity(t *testing.T) {
 	if s.NodeID() != "" || s.Public().RootCrt != "" {
 		t.Fatalf("identity before any refresh: %+v", s.Public())
 	}
-	p := refresh(t, s, node.Refresh{NodeID: "node-a", InstID: "inst-a", InstName: "Bank A"})
+	p := refresh(t, s, identity.Refresh{NodeID: "node-a", InstID: "inst-a", InstName: "Bank A"})
 	if p.NodeID != "node-a" || p.InstID != "inst-a" || p.InstName != "Bank A" || p.Version != ptp.Version {
 		t.Fatalf("public %+v", p)
 	}
@@ -121,12 +121,12 @@ func TestRefreshIdentity(t *testing.T) {
 // survives; the serving certificate is reissued only when the id changes.
 func TestRefreshKeepsRoot(t *testing.T) {
 	s := open(t, natsJS(t))
-	first := refresh(t, s, node.Refresh{NodeID: "node-a"})
-	renamed := refresh(t, s, node.Refresh{NodeID: "node-a", InstName: "Bank A"})
+	first := refresh(t, s, identity.Refresh{NodeID: "node-a"})
+	renamed := refresh(t, s, identity.Refresh{NodeID: "node-a", InstName: "Bank A"})
 	if renamed.RootCrt != first.RootCrt || renamed.Crt != first.Crt {
 		t.Fatal("a refresh of the name alone changed the root or the serving certificate")
 	}
-	moved := refresh(t, s, node.Refresh{NodeID: "node-b"})
+	moved := refresh(t, s, identity.Refresh{NodeID: "node-b"})
 	if moved.RootCrt != first.RootCrt {
 		t.Fatal("a new node id changed the root")
 	}
@@ -143,7 +143,7 @@ func TestRefreshGivenRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := refresh(t, s, node.Refresh{NodeID: "node-a", RootCrt: string(root.CertPEM), RootKey: string(root.KeyPEM)})
+	p := refresh(t, s, identity.Refresh{NodeID: "node-a", RootCrt: string(root.CertPEM), RootKey: string(root.KeyPEM)})
 	if p.RootCrt != string(root.CertPEM) {
 		t.Fatal("the given root was not taken")
 	}
@@ -153,15 +153,15 @@ func TestRefreshGivenRoot(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		r    node.Refresh
+		r    identity.Refresh
 		want ptp.Code
 	}{
-		{"root without its key", node.Refresh{NodeID: "node-a", RootCrt: string(root.CertPEM)}, ptp.BadRequest},
-		{"key without its root", node.Refresh{NodeID: "node-a", RootKey: string(root.KeyPEM)}, ptp.BadRequest},
-		{"not a CA", node.Refresh{NodeID: "node-a", RootCrt: string(serving.CertPEM), RootKey: string(serving.KeyPEM)}, ptp.CertificateError},
-		{"garbage", node.Refresh{NodeID: "node-a", RootCrt: "x", RootKey: "y"}, ptp.CertificateError},
-		{"bad node id", node.Refresh{NodeID: "a b"}, ptp.BadRequest},
-		{"bad inst id", node.Refresh{NodeID: "node-a", InstID: "a/b"}, ptp.BadRequest},
+		{"root without its key", identity.Refresh{NodeID: "node-a", RootCrt: string(root.CertPEM)}, ptp.BadRequest},
+		{"key without its root", identity.Refresh{NodeID: "node-a", RootKey: string(root.KeyPEM)}, ptp.BadRequest},
+		{"not a CA", identity.Refresh{NodeID: "node-a", RootCrt: string(serving.CertPEM), RootKey: string(serving.KeyPEM)}, ptp.CertificateError},
+		{"garbage", identity.Refresh{NodeID: "node-a", RootCrt: "x", RootKey: "y"}, ptp.CertificateError},
+		{"bad node id", identity.Refresh{NodeID: "a b"}, ptp.BadRequest},
+		{"bad inst id", identity.Refresh{NodeID: "node-a", InstID: "a/b"}, ptp.BadRequest},
 	} {
 		if _, err := s.Refresh(context.Background(), tc.r); code(err) != tc.want {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
@@ -178,15 +178,15 @@ func TestRefreshGivenRoot(t *testing.T) {
 func TestRefreshConflict(t *testing.T) {
 	js := natsJS(t)
 	a, b := open(t, js), open(t, js)
-	first := refresh(t, a, node.Refresh{NodeID: "node-a"})
+	first := refresh(t, a, identity.Refresh{NodeID: "node-a"})
 	ctx := context.Background()
 	const rounds = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*rounds)
-	for i, s := range []*node.Store{a, b} {
+	for i, s := range []*identity.Store{a, b} {
 		wg.Go(func() {
 			for r := range rounds {
-				_, err := s.Refresh(ctx, node.Refresh{NodeID: "node-a", InstName: string(rune('a'+i)) + string(rune('0'+r))})
+				_, err := s.Refresh(ctx, identity.Refresh{NodeID: "node-a", InstName: string(rune('a'+i)) + string(rune('0'+r))})
 				errs <- err
 			}
 		})
@@ -214,15 +214,15 @@ func TestRefreshConflict(t *testing.T) {
 // check, which may refuse it; one that keeps the id does not ask.
 func TestRenameCheck(t *testing.T) {
 	s := open(t, natsJS(t))
-	refresh(t, s, node.Refresh{NodeID: "node-a"})
+	refresh(t, s, identity.Refresh{NodeID: "node-a"})
 	var asked []string
 	refusal := ptp.Errorf(ptp.NotPermitted, "messages are queued under node-a")
 	s.CheckRenames(func(_ context.Context, from string) error {
 		asked = append(asked, from)
 		return refusal
 	})
-	refresh(t, s, node.Refresh{NodeID: "node-a", InstName: "same id"})
-	if _, err := s.Refresh(context.Background(), node.Refresh{NodeID: "node-b"}); !errors.Is(err, refusal) {
+	refresh(t, s, identity.Refresh{NodeID: "node-a", InstName: "same id"})
+	if _, err := s.Refresh(context.Background(), identity.Refresh{NodeID: "node-b"}); !errors.Is(err, refusal) {
 		t.Fatalf("rename: %v, want the check's refusal", err)
 	}
 	if len(asked) != 1 || asked[0] != "node-a" || s.NodeID() != "node-a" {

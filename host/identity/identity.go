@@ -1,8 +1,8 @@
-// Package node keeps the identity of this node — node id, institution,
+// Package identity keeps the identity of this node — node id, institution,
 // root CA and serving certificate — in a JetStream KV bucket, so that it
 // survives restarts and is shared by every replica. Only the public part
 // ever leaves the package towards callers.
-package node
+package identity
 
 import (
 	"context"
