@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ppcmesh/mesh/host"
+	"github.com/ppcmesh/mesh/host/internal/split"
 	"github.com/ppcmesh/mesh/host/meshtest"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -69,19 +70,6 @@ func warm(b *testing.B, c meshtest.Client, callers int) {
 	wg.Wait()
 }
 
-// shares splits n operations among k workers, exactly: the first n%k do
-// one more.
-func shares(n, k int) []int {
-	out := make([]int, k)
-	for i := range out {
-		out[i] = n / k
-		if i < n%k {
-			out[i]++
-		}
-	}
-	return out
-}
-
 // benchPushPop pushes b.N messages with push and pops them with pop, over
 // conc topics; the payload carries its push time, so the sojourn times are
 // push→pop, end to end, queueing included.
@@ -93,7 +81,7 @@ func benchPushPop(b *testing.B, push, pop meshtest.Client, size, conc int) {
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
-	for i, per := range shares(b.N, conc) {
+	for i, per := range split.Even(b.N, conc) {
 		topic := fmt.Sprint("t", i)
 		wg.Go(func() {
 			p := slices.Clone(payload)
@@ -153,7 +141,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				var wg sync.WaitGroup
 				b.ReportAllocs()
 				b.ResetTimer()
-				for i, per := range shares(b.N, conc) {
+				for i, per := range split.Even(b.N, conc) {
 					wg.Go(func() { lat[i] = roundTrips(b, c, fmt.Sprint("t", i), per) })
 				}
 				wg.Wait()
@@ -210,7 +198,7 @@ func BenchmarkEchoCeiling(b *testing.B) {
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
-				for _, per := range shares(2*b.N, callers) { // a push→pop is two calls
+				for _, per := range split.Even(2*b.N, callers) { // a push→pop is two calls
 					wg.Go(func() {
 						p := make([]byte, c.size)
 						for range per {

@@ -145,13 +145,13 @@ func (lc loadConfig) client(ctx context.Context, addr, target string) (client.Cl
 		return nil, nil, fmt.Errorf("node address %q: mesh load speaks plain HTTP and gRPC: give host:port", addr)
 	}
 	h := &client.HTTP{URL: "http://" + u.hostPort, Session: lc.session, Raw: true, Target: target,
-		Client: &http.Client{Transport: replyRecorder{lc.errs, &http.Transport{MaxIdleConnsPerHost: 2 * lc.conc}}}}
+		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * lc.conc}}}
 	if lc.ptpToken != "" {
 		h.Headers = map[string]string{ptp.HeaderToken: lc.ptpToken}
 	}
 	switch lc.transport {
 	case "http":
-		return h, func() { release(ctx, h) }, nil
+		return recorded{h, lc.errs}, func() { release(ctx, h) }, nil
 	case "grpc":
 		cc, err := grpc.NewClient(u.hostPort, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
@@ -190,22 +190,32 @@ func (lc loadConfig) intercept(ctx context.Context, method string, req, reply an
 	return err
 }
 
-// replyRecorder is an HTTP transport that keeps the node's message of a
-// failure reply.
-type replyRecorder struct {
+// recorded is an HTTP client that keeps the node's message of every
+// failure answer, so that a load run reports what the node said.
+type recorded struct {
+	h    *client.HTTP
 	errs *errorKinds
-	next http.RoundTripper
 }
 
-// RoundTrip sends req and keeps the x-ptp-message of a failure reply.
-func (r replyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.RoundTrip(req)
-	if err == nil {
-		if code := ptp.Code(resp.Header.Get(ptp.HeaderCode)); code != "" && code != ptp.OK {
-			r.errs.message(code, resp.Header.Get(ptp.HeaderMessage))
-		}
+// Push pushes payload to topic.
+func (r recorded) Push(ctx context.Context, topic string, payload []byte) (ptp.Code, error) {
+	a, err := r.call(ctx, ptp.Push, topic, payload, 0)
+	return a.Code, err
+}
+
+// Pop pops from topic, waiting up to timeout ms.
+func (r recorded) Pop(ctx context.Context, topic string, timeout int) ([]byte, ptp.Code, error) {
+	a, err := r.call(ctx, ptp.Pop, topic, nil, timeout)
+	return a.Payload, a.Code, err
+}
+
+// call makes one chan call and keeps the message of a failure answer.
+func (r recorded) call(ctx context.Context, m ptp.Method, topic string, payload []byte, timeout int) (client.Answer, error) {
+	a, err := r.h.Call(ctx, m, topic, payload, timeout)
+	if err == nil && a.Code != ptp.OK {
+		r.errs.message(a.Code, a.Message)
 	}
-	return resp, err
+	return a, err
 }
 
 // runLoad runs lc.conc producer and consumer pairs, one topic each, pushing

@@ -13,27 +13,15 @@
 # Without MESH_BIN it builds the mesh binary first. Exit status 0 means the
 # minority turned unready within LIMIT seconds (default 15) and the
 # majority stayed ready and kept serving.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/../lib.sh" partition
 
 LIMIT=${LIMIT:-15}
 tag="m$$"
-work=$(mktemp -d)
-pids=()
-
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+stop_signal=KILL # a partitioned replica need not shut down cleanly
+lib_on_exit() {
   for ns in br r1 r2 r3; do ip netns del "$tag-$ns" 2>/dev/null || true; done
-  rm -rf "$work"
 }
-trap cleanup EXIT
-
-if [ -z "${MESH_BIN:-}" ]; then
-  echo "building mesh"
-  go build -o "$work/mesh" ./cmd/mesh
-  MESH_BIN="$work/mesh"
-fi
+mesh_binary
 
 echo "== three namespaces on a bridge (10.77.0.1-3)"
 ip netns add "$tag-br"
@@ -52,15 +40,13 @@ peers=10.77.0.1:6222,10.77.0.2:6222,10.77.0.3:6222
 token=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "== starting replicas r1 r2 r3"
 for i in 1 2 3; do
-  MESH_CLUSTER_TOKEN="$token" ip netns exec "$tag-r$i" "$MESH_BIN" start --home "$work/r$i" --listen 0.0.0.0:7304 --name "r$i" \
-    --advertise 10.77.0.1:7304,10.77.0.2:7304,10.77.0.3:7304 \
-    --cluster-listen "10.77.0.$i:6222" --cluster-peers "$peers" \
-    2>"$work/r$i.log" &
-  pids+=($!)
+  spawn "$work/r$i.log" env MESH_CLUSTER_TOKEN="$token" ip netns exec "$tag-r$i" "$mesh" start --home "$work/r$i" \
+    --listen 0.0.0.0:7304 --name "r$i" --advertise 10.77.0.1:7304,10.77.0.2:7304,10.77.0.3:7304 \
+    --cluster-listen "10.77.0.$i:6222" --cluster-peers "$peers"
 done
 
 # at NS CMD... runs the mesh CLI against the replica in namespace NS.
-at() { local ns=$1; shift; ip netns exec "$tag-$ns" "$MESH_BIN" "$@" --addr 127.0.0.1:7304; }
+at() { local ns=$1; shift; ip netns exec "$tag-$ns" "$mesh" "$@" --addr 127.0.0.1:7304; }
 ready() { at "$1" status >/dev/null 2>&1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -11,34 +11,12 @@
 # Ports: replicas on 127.0.0.1:7301-7303 (PTP and HTTP), NATS routes on
 # 127.0.0.1:6301-6303; BASE=8300 moves them. State goes to $HA_HOME (default
 # a temporary directory, removed at the end). Needs only Go (or MESH_BIN).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/../lib.sh" ha
 base=${BASE:-7300}
 route=$((base - 1000))
-home=${HA_HOME:-}
-work=$(mktemp -d)
-[ -n "$home" ] || home=$work
-pids=()
-cleanup() {
-	status=$?
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [ "$status" -ne 0 ]; then
-		for i in 1 2 3; do
-			[ -f "$home/r$i.log" ] && { echo "--- r$i log (tail)" >&2; tail -n 20 "$home/r$i.log" >&2; }
-		done
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 0' INT TERM
-die() { echo "ha: $*" >&2; exit 1; }
-
-mesh=${MESH_BIN:-}
-if [ -z "$mesh" ]; then
-	go build -o "$work/mesh" ./cmd/mesh
-	mesh=$work/mesh
-fi
+home=${HA_HOME:-$work}
+int_status=0 # Ctrl-C is how this demo ends
+mesh_binary
 
 addrs=() peers=()
 for i in 1 2 3; do
@@ -53,24 +31,14 @@ mkdir -p "$home"
 logged=() # lines each replica's log (kept across runs with HA_HOME) had before this start
 for i in 1 2 3; do
 	logged+=("$(wc -l 2>/dev/null <"$home/r$i.log" || echo 0)")
-	"$mesh" start --home "$home/r$i" --name "r$i" --listen "${addrs[i-1]}" --advertise "$all_addrs" \
-		--cluster-listen "${peers[i-1]}" --cluster-peers "$all_peers" 2>>"$home/r$i.log" &
-	pids+=($!)
+	spawn "$home/r$i.log" "$mesh" start --home "$home/r$i" --name "r$i" --listen "${addrs[i-1]}" --advertise "$all_addrs" \
+		--cluster-listen "${peers[i-1]}" --cluster-peers "$all_peers"
 done
 at() { local i=$1; shift; MESH_ADDRESS=${addrs[i-1]} "$mesh" "$@"; }
-# A replica logs listen=ADDR once it holds its port: until then whatever
-# answers there is not this replica, and a replica that exits first found its
-# port taken (bounded: 120 s).
-listening() {
-	awk -v n="${logged[$1 - 1]}" -v want="listen=${addrs[$1 - 1]}" 'NR > n && index($0, want) { found = 1 } END { exit !found }' "$home/r$1.log" 2>/dev/null
-}
+# A replica that exits first found its port taken (bounded: 120 s).
 for i in 1 2 3; do
-	for _ in $(seq 1200); do
-		listening "$i" && break
-		kill -0 "${pids[i-1]}" 2>/dev/null || die "r$i exited at start (is ${addrs[i-1]} or ${peers[i-1]} taken?)"
-		sleep 0.1
-	done
-	listening "$i" || die "r$i did not take ${addrs[i-1]} in 120 s"
+	wait_listen "${pids[i-1]}" "$home/r$i.log" 120 "r$i" " (is ${addrs[i-1]} or ${peers[i-1]} taken?)" "${logged[i-1]}"
+	[ "$addr" = "${addrs[i-1]}" ] || die "r$i serves at $addr, not ${addrs[i-1]}"
 done
 for i in 1 2 3; do
 	for _ in $(seq 240); do at "$i" status >/dev/null 2>&1 && break; sleep 0.5; done

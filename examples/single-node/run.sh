@@ -7,43 +7,13 @@
 # is taken the script stops before it sends anything, since whatever answers
 # there is not the node it started. The node and the temporary home are
 # removed on every exit (success, failure, Ctrl-C).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-home=$(mktemp -d)
-node=
-cleanup() {
-	status=$?
-	set +e
-	if [ -n "$node" ]; then
-		kill "$node" 2>/dev/null
-		wait "$node" 2>/dev/null
-	fi
-	[ "$status" -ne 0 ] && [ -f "$home/node.log" ] && { echo "--- node log (tail)" >&2; tail -n 20 "$home/node.log" >&2; }
-	rm -rf "$home"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() { echo "single-node: $*" >&2; exit 1; }
-
-mesh=${MESH_BIN:-}
-if [ -z "$mesh" ]; then
-	go build -o "$home/mesh" ./cmd/mesh
-	mesh=$home/mesh
-fi
-"$mesh" start --home "$home" --listen "127.0.0.1:${PORT:-0}" 2>"$home/node.log" &
-node=$!
+. "$(dirname "$0")/../lib.sh" single-node
+mesh_binary
+home=$work
+spawn "$home/node.log" "$mesh" start --home "$home" --listen "127.0.0.1:${PORT:-0}"
+node=${pids[-1]}
 echo "node: pid $node"
-# The node logs listen=ADDR once it holds its port: only then is what answers
-# at ADDR this node (bounded: 60 s).
-addr=
-for _ in $(seq 600); do
-	addr=$(grep -o 'listen=[^ ]*' "$home/node.log" | head -n 1 | cut -d= -f2 || true)
-	[ -n "$addr" ] && break
-	kill -0 "$node" 2>/dev/null || die "the node exited at start (is port ${PORT:-0} taken?)"
-	sleep 0.1
-done
-[ -n "$addr" ] || die "the node did not start in 60 s"
+wait_listen "$node" "$home/node.log" 60 "the node" " (is port ${PORT:-0} taken?)"
 for _ in $(seq 100); do curl -fs "$addr/stats" >/dev/null && break; sleep 0.1; done
 echo "node: serving at $addr"
 

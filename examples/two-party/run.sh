@@ -3,49 +3,19 @@
 # identify both, weave them with the authorisation code checked, then each
 # side pushes 100 messages to the other and pops the 100 sent to it.
 # Needs only Go (or MESH_BIN=/path/to/mesh to skip the build) and bash.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	status=$?
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [ "$status" -ne 0 ]; then
-		for side in a b; do
-			[ -f "$work/$side.log" ] && { echo "--- node $side log (tail)" >&2; tail -n 20 "$work/$side.log" >&2; }
-		done
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() { echo "two-party: $*" >&2; exit 1; }
+. "$(dirname "$0")/../lib.sh" two-party
+mesh_binary
 
-mesh=${MESH_BIN:-}
-if [ -z "$mesh" ]; then
-	go build -o "$work/mesh" ./cmd/mesh
-	mesh=$work/mesh
-fi
-
-# start SIDE: run a node on a free loopback port; print its address once it
-# serves (bounded: 60 s).
+# start SIDE: run a node on a free loopback port and wait until it serves
+# (bounded: 60 s); sets addr.
 start() {
-	"$mesh" start --home "$work/$1" --listen 127.0.0.1:0 2>"$work/$1.log" &
-	pids+=($!)
-	for _ in $(seq 600); do
-		addr=$(grep -o 'listen=[^ ]*' "$work/$1.log" | head -n 1 | cut -d= -f2 || true)
-		[ -n "$addr" ] && { echo "$addr"; return; }
-		kill -0 "${pids[-1]}" 2>/dev/null || die "node $1 exited at start"
-		sleep 0.1
-	done
-	die "node $1 did not start in 60 s"
+	spawn "$work/$1.log" "$mesh" start --home "$work/$1" --listen 127.0.0.1:0
+	wait_listen "${pids[-1]}" "$work/$1.log" 60 "node $1"
 }
-start a >"$work/a.addr"
-start b >"$work/b.addr"
-addr_a=$(<"$work/a.addr")
-addr_b=$(<"$work/b.addr")
-# ($(start a) would run the node in a subshell the trap cannot reach.)
+start a
+addr_a=$addr
+start b
+addr_b=$addr
 
 # at_a / at_b: the operator of A / B runs a mesh command against their node.
 at_a() { MESH_ADDRESS=$addr_a "$mesh" "$@"; }

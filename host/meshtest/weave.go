@@ -1,9 +1,11 @@
 package meshtest
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/ppcmesh/mesh/host/api"
+	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -56,15 +58,34 @@ func Weave(tb testing.TB, a, b *Node, extra map[string]any) {
 	})
 }
 
-// RouteView is a route as a node's API shows it.
+// RouteView is the comparable part of a route as a node's API shows it, so
+// that tests can compare two views with ==: network.Route itself holds a
+// slice and cannot be compared. It decodes from network.Route's JSON, so the
+// field names are written in one place.
 type RouteView struct {
-	NodeID   string `json:"node_id"`
-	InstID   string `json:"inst_id"`
-	Address  string `json:"address"`
-	State    string `json:"state"`
-	Awaiting string `json:"awaiting"`
-	Code     string `json:"code"`
-	Root     string `json:"guest_root"`
+	NodeID   string
+	InstID   string
+	Address  string
+	State    network.State
+	Awaiting string
+	Code     string
+	Root     string // the partner's root certificate (guest_root)
+}
+
+// ViewOf is the view of r.
+func ViewOf(r network.Route) RouteView {
+	return RouteView{NodeID: r.NodeID, InstID: r.InstID, Address: r.Address, State: r.State,
+		Awaiting: r.Awaiting, Code: r.Code, Root: r.GuestRoot}
+}
+
+// UnmarshalJSON decodes a network.Route and keeps its view.
+func (v *RouteView) UnmarshalJSON(data []byte) error {
+	var r network.Route
+	if err := json.Unmarshal(data, &r); err != nil {
+		return err
+	}
+	*v = ViewOf(r)
+	return nil
 }
 
 // Route is n's route to node id; the zero RouteView when there is none.
@@ -80,15 +101,7 @@ func (n *Node) Route(tb testing.TB, id string) RouteView {
 // RouteState is the state of n's route to node id, "" when there is none.
 func (n *Node) RouteState(tb testing.TB, id string) string {
 	tb.Helper()
-	var route struct {
-		State string `json:"state"`
-	}
-	g := Get(tb, n.URL+"/v1/interconn/net/"+id)
-	if g.Code != ptp.OK {
-		return ""
-	}
-	g.Decode(tb, &route)
-	return route.State
+	return string(n.Route(tb, id).State)
 }
 
 // Public is the public identity a node shows (GET /v1/interconn/node).

@@ -35,6 +35,7 @@ type Config struct {
 	Codecs         Encoder       // codec plugins; nil when the node runs none
 	PendingTTL     time.Duration // an inbound handshake not acked lapses after it; default 1h
 	Origin         string        // this replica's name in its events (the queue's Config.Origin); default random
+	Hello          HelloLimits   // rate limits of the weave handshake; zero fields take the defaults
 	// Lease, when set, makes this replica deliver the outbox only while it
 	// holds the lease; the network runs it. Nil: this process delivers.
 	Lease  Lease
@@ -75,6 +76,7 @@ func (c *Config) defaults() {
 	if c.PendingTTL <= 0 {
 		c.PendingTTL = defaults.WeaveTTL
 	}
+	c.Hello = c.Hello.withDefaults()
 	if c.Origin == "" {
 		c.Origin = nuid.Next()
 	}
@@ -112,7 +114,7 @@ func Open(ctx context.Context, js jetstream.JetStream, ident *identity.Store, q 
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	n := &Network{cfg: cfg, log: cfg.Logger, ident: ident, queue: q, routes: routes, hellos: newHelloLimiter(), cancel: cancel}
+	n := &Network{cfg: cfg, log: cfg.Logger, ident: ident, queue: q, routes: routes, hellos: newHelloLimiter(cfg.Hello), cancel: cancel}
 	if err := routes.watch(wctx); err != nil {
 		cancel()
 		return nil, err

@@ -188,7 +188,7 @@ func TestCheckHello(t *testing.T) {
 }
 
 func TestHelloLimiter(t *testing.T) {
-	l := newHelloLimiter()
+	l := newHelloLimiter(HelloLimits{})
 	now := time.Now()
 	allowed := 0
 	for range 255 {
@@ -196,20 +196,20 @@ func TestHelloLimiter(t *testing.T) {
 			allowed++
 		}
 	}
-	if allowed != helloPerIPBurst {
-		t.Fatalf("one source got %d of 255 hellos through, want its burst of %d", allowed, helloPerIPBurst)
+	if allowed != l.lim.PerIPBurst {
+		t.Fatalf("one source got %d of 255 hellos through, want its burst of %d", allowed, l.lim.PerIPBurst)
 	}
 	if !l.allow("127.0.0.1", now) {
 		t.Fatal("a flood from one source locked out another")
 	}
-	if !l.allow("127.0.0.2", now.Add(time.Duration(float64(time.Second)/helloPerIPRate))) {
+	if !l.allow("127.0.0.2", now.Add(time.Duration(float64(time.Second)/l.lim.PerIPRate))) {
 		t.Fatal("the flooding source never refills")
 	}
-	for i := range helloMaxSources * 2 {
+	for i := range l.lim.Sources * 2 {
 		l.allow("10.0.0."+string(rune('a'+i%26))+hex.EncodeToString([]byte{byte(i >> 8), byte(i)}), now.Add(time.Hour))
 	}
-	if len(l.sources) > helloMaxSources {
-		t.Fatalf("%d sources tracked, want at most %d", len(l.sources), helloMaxSources)
+	if len(l.sources) > l.lim.Sources {
+		t.Fatalf("%d sources tracked, want at most %d", len(l.sources), l.lim.Sources)
 	}
 }
 

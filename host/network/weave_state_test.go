@@ -30,7 +30,7 @@ func stubNet(routes ...Route) *Network {
 		t.routes[r.NodeID] = newEntry(r, 1)
 	}
 	return &Network{cfg: Config{PendingTTL: time.Hour}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		routes: t, ident: &identity.Store{}, hellos: newHelloLimiter()}
+		routes: t, ident: &identity.Store{}, hellos: newHelloLimiter(HelloLimits{})}
 }
 
 // checkStep compares a step's outcome with the expected code and, on

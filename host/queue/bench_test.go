@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/internal/split"
 	"github.com/ppcmesh/mesh/host/queue"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkQueue(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
-			for i, per := range shares(b.N, c.conc) {
+			for i, per := range split.Even(b.N, c.conc) {
 				k := queue.Key{Node: "n", Session: "bench", Topic: fmt.Sprint(i)}
 				wg.Go(func() {
 					for range per {
@@ -62,17 +63,4 @@ func warmQueue(b *testing.B, q *queue.Queue) {
 	if m, err := q.Pop(context.Background(), k, 5*time.Second); err != nil || m == nil {
 		b.Fatalf("warm-up pop: %v %v", m, err)
 	}
-}
-
-// shares splits n operations among k workers, exactly: the first n%k do
-// one more.
-func shares(n, k int) []int {
-	out := make([]int, k)
-	for i := range out {
-		out[i] = n / k
-		if i < n%k {
-			out[i]++
-		}
-	}
-	return out
 }

@@ -42,6 +42,16 @@ const (
 	BodyMinRate    = int64(64 << 10)  // bytes per second a request body must average after BodyGrace
 )
 
+// The weave handshake's rate limits (network.HelloLimits): token buckets per
+// source IP and for the whole node.
+const (
+	HelloPerIPBurst = 16   // handshake calls one source may make at once
+	HelloPerIPRate  = 0.5  // calls a second one source regains
+	HelloNodeBurst  = 64   // handshake calls all sources together may make at once
+	HelloNodeRate   = 2.0  // calls a second the node regains
+	HelloSources    = 4096 // source buckets kept; the fullest are forgotten first
+)
+
 // ContainerNets are the networks containers are admitted from when nothing
 // is configured: loopback only. Each call returns a fresh slice.
 func ContainerNets() []string { return []string{"127.0.0.0/8", "::1/128"} }
@@ -56,4 +66,13 @@ func ReplicaName(listen string) string {
 		name += "-" + port
 	}
 	return name
+}
+
+// Fill sets *v to d when *v is zero or, for numbers, negative: how every
+// package applies a default to a field left unset.
+func Fill[T cmp.Ordered](v *T, d T) {
+	var zero T
+	if *v <= zero {
+		*v = d
+	}
 }
