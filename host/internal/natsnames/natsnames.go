@@ -46,6 +46,11 @@ const (
 	// HealthBucket holds the replicas' readiness probes. Written and read
 	// by cluster's health probe.
 	HealthBucket = "mesh_health"
+	// RegistryBucket holds the service registrations, one key per name and
+	// instance id (each escaped with Token). Written by registry.Store's
+	// Register, Unregister and expiry sweeper; mirrored by every replica's
+	// registry.Store, which routes by it.
+	RegistryBucket = "mesh_registry"
 )
 
 // Core-NATS subjects: events between replicas, never stored. Each carries
