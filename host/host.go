@@ -5,6 +5,7 @@ package host
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,9 @@ import (
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/portmux"
+	"github.com/ppcmesh/mesh/host/proxy"
 	"github.com/ppcmesh/mesh/host/queue"
+	"github.com/ppcmesh/mesh/host/registry"
 )
 
 // Host is a running node.
@@ -34,6 +37,8 @@ type Host struct {
 	net     *network.Network
 	engine  *plugin.Engine
 	plugins *plugin.Registry
+	reg     *registry.Store // the service registry
+	proxy   *proxy.Proxy    // carries calls to registered services
 	ln      net.Listener
 	mux     *portmux.Mux
 	grpc    *grpc.Server
@@ -96,6 +101,12 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := h.opening(ctx, "registry", func(ctx context.Context) (err error) {
+		h.reg, err = registry.Open(ctx, h.nats.JS, r, cfg.Logger)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -145,12 +156,19 @@ func (h *Host) advertise() string {
 
 // build makes the servers over the opened store.
 func (h *Host) build() {
-	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, h.cfg.limits(), h.cfg.admission())
+	via := rand.Text() // marks this process's forwards, to refuse them should they come back
+	h.proxy = proxy.New(proxy.Config{Routes: h.reg, Logger: h.log, MaxMessage: h.cfg.MaxMessage, Via: via})
+	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Services{Routes: h.reg, Upstreams: h.proxy, Via: via},
+		h.cfg.limits(), h.cfg.admission())
 	h.drain = svc.Drain
-	h.grpc = grpc.NewServer(h.cfg.grpcOptions()...)
+	// Calls for methods the node's own services lack go to the registry's
+	// routes, frame by frame: the codec passes their frames through raw.
+	h.grpc = grpc.NewServer(append(h.cfg.grpcOptions(),
+		grpc.ForceServerCodecV2(proxy.Codec()), grpc.UnknownServiceHandler(svc.ServeUnknownGRPC))...)
 	api.RegisterGRPC(h.grpc, svc)
 	handler := api.NewHandler(svc, h.ident, h.queue, h.net, api.HTTPConfig{
-		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready, Cluster: h.clusterStatus})
+		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready, Cluster: h.clusterStatus,
+		Registry: h.reg, Health: h.proxy.Health})
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -265,6 +283,14 @@ func (h *Host) Close() {
 	if h.net != nil {
 		h.net.Close()
 		h.net = nil
+	}
+	if h.proxy != nil {
+		h.proxy.Close()
+		h.proxy = nil
+	}
+	if h.reg != nil {
+		h.reg.Close()
+		h.reg = nil
 	}
 	if h.plugins != nil {
 		h.plugins.Close(context.Background())

@@ -46,7 +46,7 @@ type surfaceEndpoint struct {
 // the heavy mutations.
 var heavyTargets = map[string]bool{"/stats": true, "/v1/interconn/chan/push": true, "/v1/interconn/chan/invoke": true,
 	"/v1/interconn/node/refresh": true, "/v1/interconn/net/refresh": true, "/v1/interconn/net/hello": true,
-	"/v1/interconn/plugin/install": true, "/some/route/plugin/path": true}
+	"/v1/interconn/plugin/install": true, "/v1/interconn/registry/register": true, "/some/route/plugin/path": true}
 
 // surfaceEndpoints lists every HTTP route the node serves (host/api
 // handler.go, net.go, plugin.go), plus paths no route claims, which the
@@ -54,7 +54,7 @@ var heavyTargets = map[string]bool{"/stats": true, "/v1/interconn/chan/push": tr
 func surfaceEndpoints() []surfaceEndpoint {
 	var es []surfaceEndpoint
 	for _, p := range []string{"/stats", "/healthz", "/v1/interconn/node", "/v1/interconn/net",
-		"/v1/interconn/net/node-a", "/v1/interconn/plugin", "/v1/interconn/plugin/none"} {
+		"/v1/interconn/net/node-a", "/v1/interconn/plugin", "/v1/interconn/plugin/none", "/v1/interconn/registry"} {
 		es = append(es, surfaceEndpoint{http.MethodGet, p}, surfaceEndpoint{http.MethodHead, p})
 	}
 	for _, p := range []string{"push", "pop", "peek", "release", "invoke", "transport"} {
@@ -62,7 +62,7 @@ func surfaceEndpoints() []surfaceEndpoint {
 	}
 	for _, p := range []string{"node/refresh", "net/refresh", "net/weave", "net/ack", "net/remove",
 		"net/disable", "net/enable", "net/hello", "net/reveal", "net/confirm",
-		"plugin/install", "plugin/remove", "plugin/enable", "plugin/disable", "registry/register"} {
+		"plugin/install", "plugin/remove", "plugin/enable", "plugin/disable", "registry/register", "registry/unregister"} {
 		es = append(es, surfaceEndpoint{http.MethodPost, "/v1/interconn/" + p})
 	}
 	return append(es, surfaceEndpoint{http.MethodPost, "/org.ppc.ptp.PrivateTransferTransport/push"},

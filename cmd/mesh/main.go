@@ -54,6 +54,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	})
 	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), statusCmd(), versionCmd())
+	root.AddCommand(registryCmd())
 	return root
 }
 

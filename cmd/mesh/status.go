@@ -54,14 +54,16 @@ func statusCmd() *cobra.Command {
 // status is what `mesh status` shows: readiness, then the node's figures
 // (the content of /stats) while it serves.
 type status struct {
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"`
-	Stats  struct {
-		NodeID  string              `json:"node_id"`
-		Pushed  int64               `json:"pushed"`
-		Popped  int64               `json:"popped"`
-		Cluster *host.ClusterStatus `json:"cluster"`
-	} `json:"stats"`
+	Ready  bool      `json:"ready"`
+	Reason string    `json:"reason,omitempty"`
+	Stats  nodeStats `json:"stats"`
+}
+
+// nodeStats is the content of /stats: api.Stats with its cluster decoded as
+// the host's ClusterStatus (the outer field shadows the embedded one).
+type nodeStats struct {
+	api.Stats
+	Cluster *host.ClusterStatus `json:"cluster"`
 }
 
 func (s status) table(w io.Writer) {

@@ -14,6 +14,7 @@ import (
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
+	"github.com/ppcmesh/mesh/host/registry"
 )
 
 // Handler is the node's HTTP interface.
@@ -35,13 +36,15 @@ type HTTPConfig struct {
 	AdminToken string                      // lets non-loopback callers use control endpoints
 	Ready      func(context.Context) error // readiness of the node's store
 	Cluster    func(context.Context) any   // how this replica sees its cluster, for /stats
+	Registry   *registry.Store             // the service registry; nil: no registry endpoints
+	Health     registry.HealthFunc         // health of registered instances, for the registry listing
 }
 
 // NewHandler builds the HTTP routes.
 func NewHandler(svc *Service, ident *identity.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
 	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, cluster: cfg.Cluster, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
 	r := chi.NewRouter()
-	r.NotFound(notFound)
+	r.NotFound(h.serveService) // registered services; see the rules of precedence in proxy.go
 	r.MethodNotAllowed(methodNotAllowed)
 	for _, m := range []string{http.MethodGet, http.MethodHead} { // HEAD: same status, no body
 		r.Method(m, "/stats", http.HandlerFunc(h.stats))
@@ -60,6 +63,7 @@ func NewHandler(svc *Service, ident *identity.Store, q *queue.Queue, net *networ
 		c.Get("/v1/interconn/node", h.nodeGet)
 		h.netRoutes(c, r)
 		h.pluginRoutes(c)
+		h.registryRoutes(c, cfg.Registry, cfg.Health)
 	})
 	h.router = r
 	return h
@@ -120,32 +124,6 @@ func (h *Handler) nodeGet(w http.ResponseWriter, r *http.Request) {
 type Health struct {
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason,omitempty"` // why the node cannot serve
-}
-
-// stats answers 200 while the node serves, and 503 with the reason while it
-// cannot (its store is unreachable), so that the liveness and readiness
-// probes of the PTP deployment guide, which use it, see a broken node. Only
-// operators see the figures: others (a kubelet's probe, a partner, a
-// stranger) learn no more than that the node serves.
-func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	if err := h.ready(r.Context()); err != nil {
-		writeNotReady(w, err)
-		return
-	}
-	if h.operator(r) != nil {
-		writeJSON(w, ptp.OK, map[string]any{"serving": true})
-		return
-	}
-	s := h.queue.Stats()
-	out := map[string]any{
-		"node_id": h.ident.NodeID(), "pushed": s.Pushed, "popped": s.Popped,
-		"pushed_bytes": s.PushedBytes, "popped_bytes": s.PoppedBytes, "waiting_pops": s.Waiting,
-		"network": h.net.Stats(), "plugins": h.svc.plugins.Stats(),
-	}
-	if h.cluster != nil {
-		out["cluster"] = h.cluster(r.Context())
-	}
-	writeJSON(w, ptp.OK, out)
 }
 
 // healthz is the readiness probe: 200 when the node can serve, 503 with

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/registry"
 )
 
 const octetStream = "application/octet-stream"
@@ -40,6 +41,12 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 	if uri != "" && h.serveRoute(w, r, uri) {
 		return
 	}
+	if h.invokesService(r, uri) {
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = uri, ""
+		h.serveService(w, r)
+		return
+	}
 	reply := replyWriter(uri == "" && r.Header.Get(ptp.HeaderForm) == "" && r.Header.Get(ptp.HeaderTopic) != "")
 	body, err := readEncoded(w, r, h.maxBody)
 	if err != nil {
@@ -53,6 +60,26 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Conn = connOf(r.Context())
 	reply(w, r, h.svc.Do(r.Context(), req))
+}
+
+// invokesService reports whether an invoke's x-ptp-uri names a registered
+// service rather than a PTP method: a path a route of this node holds, or,
+// from a container, any path when the call targets a partner (which then
+// decides). The invoke's body is the service's request body.
+func (h *Handler) invokesService(r *http.Request, uri string) bool {
+	if _, _, isMethod := ptp.ParseURI(uri); isMethod || !strings.HasPrefix(uri, "/") {
+		return false
+	}
+	if m := h.svc.services.Routes; m != nil {
+		if _, ok := m.Match(uri, registry.ProtoHTTP); ok {
+			return true
+		}
+	}
+	if connOf(r.Context()).HasCert() {
+		return false
+	}
+	tn, ti := r.Header.Get(ptp.HeaderTargetNodeID), r.Header.Get(ptp.HeaderTargetInstID)
+	return !isLocal(Request{TargetNode: tn, TargetInst: ti}, h.ident.Current())
 }
 
 // readChan decodes a chan request: raw bytes when the body is
@@ -197,11 +224,6 @@ func headerSafe(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// notFound answers unknown paths with a PTP reply.
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeReply(w, r, fail(ptp.Errorf(ptp.NotFound, "no endpoint %s %s", r.Method, r.URL.Path)))
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {

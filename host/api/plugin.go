@@ -89,10 +89,7 @@ func (h *Handler) serveRoute(w http.ResponseWriter, r *http.Request, path string
 		return true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body)) // for the node, if the handler says next
-	req := plugin.RouteRequest{Method: r.Method, Path: path, Query: r.URL.RawQuery, Headers: map[string]string{}, Body: body}
-	for k, v := range r.Header {
-		req.Headers[strings.ToLower(k)] = v[0]
-	}
+	req := plugin.RouteRequest{Method: r.Method, Path: path, Query: r.URL.RawQuery, Headers: lowerHeaders(r.Header), Body: body}
 	res, ok, err := h.svc.route(r.Context(), connOf(r.Context()), name, req)
 	switch {
 	case err != nil:

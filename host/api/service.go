@@ -63,24 +63,26 @@ type Limits struct {
 
 // Service answers container-API requests from the node's queues.
 type Service struct {
-	plugins *plugin.Registry
-	queue   *queue.Queue
-	ident   *identity.Store
-	net     *network.Network
-	limits  Limits
-	clamps  *onceLog // tells each caller once that its pop timeout was clamped
-	admit   Admission
-	routes  *http.Client  // carries route handlers' forwards to local upstreams
-	quit    chan struct{} // closed by Drain: the node is stopping
-	drained sync.Once
+	plugins  *plugin.Registry
+	queue    *queue.Queue
+	ident    *identity.Store
+	net      *network.Network
+	limits   Limits
+	clamps   *onceLog // tells each caller once that its pop timeout was clamped
+	admit    Admission
+	services Services      // registered services, and the proxy to them
+	routes   *http.Client  // carries route handlers' forwards to local upstreams
+	quit     chan struct{} // closed by Drain: the node is stopping
+	drained  sync.Once
 }
 
 // NewService returns a Service over q for the node described by ident,
 // forwarding to partners through net; admit says which callers without a
-// partner certificate are containers. Drain stops it waiting.
-func NewService(q *queue.Queue, ident *identity.Store, net *network.Network, plugins *plugin.Registry, limits Limits, admit Admission) *Service {
+// partner certificate are containers; services are where registered paths
+// go. Drain stops it waiting.
+func NewService(q *queue.Queue, ident *identity.Store, net *network.Network, plugins *plugin.Registry, services Services, limits Limits, admit Admission) *Service {
 	limits.defaults()
-	return &Service{queue: q, ident: ident, net: net, plugins: plugins, limits: limits, admit: admit,
+	return &Service{queue: q, ident: ident, net: net, plugins: plugins, services: services, limits: limits, admit: admit,
 		clamps: newOnceLog(limits.Logger, clampLogEvery, clampLogKeys), routes: newRouteClient(routeHeaderTimeout), quit: make(chan struct{})}
 }
 

@@ -340,14 +340,7 @@ func outgoingCtx(ctx context.Context, md map[string]string) context.Context {
 // route allows plaintext), at req's path and query: how a route handler
 // forwards a request to a partner.
 func (n *Network) RoundTrip(nodeID string, req *http.Request) (*http.Response, error) {
-	e, ok := n.routes.get(nodeID)
-	if !ok {
-		return nil, ptp.Errorf(ptp.NotWoven, "node %q is not a partner of this node", nodeID)
-	}
-	if err := e.usable(time.Now()); err != nil {
-		return nil, err
-	}
-	l, err := n.links.get(e)
+	e, l, err := n.partnerLink(nodeID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -361,4 +354,42 @@ func (n *Network) RoundTrip(nodeID string, req *http.Request) (*http.Response, e
 		return nil, &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("partner %s at %s: %v", nodeID, e.Address, err)}
 	}
 	return resp, nil
+}
+
+// PartnerGRPC returns the gRPC connection to the partner named by nodeID
+// (or, when nodeID is empty, by instID) and the partner's node id: how the
+// node carries a container's gRPC call to a service the partner exposes.
+// The connection is the link's and stays the network's to close.
+func (n *Network) PartnerGRPC(nodeID, instID string) (string, grpc.ClientConnInterface, error) {
+	e, l, err := n.partnerLink(nodeID, instID)
+	if err != nil {
+		return "", nil, err
+	}
+	return e.NodeID, l.cc, nil
+}
+
+// PartnerNode names the partner a request for nodeID (or instID) goes to,
+// checking that its route is usable.
+func (n *Network) PartnerNode(nodeID, instID string) (string, error) {
+	e, _, err := n.partnerLink(nodeID, instID)
+	if err != nil {
+		return "", err
+	}
+	return e.NodeID, nil
+}
+
+// partnerLink resolves a partner and returns its route and link.
+func (n *Network) partnerLink(nodeID, instID string) (*entry, *link, error) {
+	e, ok := n.resolve(nodeID, instID)
+	if !ok {
+		return nil, nil, ptp.Errorf(ptp.NotWoven, "node %q (inst %q) is not a partner of this node", nodeID, instID)
+	}
+	if err := e.usable(time.Now()); err != nil {
+		return nil, nil, err
+	}
+	l, err := n.links.get(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, l, nil
 }

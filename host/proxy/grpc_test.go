@@ -230,7 +230,7 @@ func TestGRPCUnopenedCallRetried(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	if ok, detail := p.Health(rt.Key, "i0"); ok || !strings.HasPrefix(detail, "ejected: ") {
+	if ok, detail := healthOf(p, rt.Key, "i0"); ok || !strings.HasPrefix(detail, "ejected: ") {
 		t.Fatalf("i0: %v %q, want ejected", ok, detail)
 	}
 }

@@ -192,3 +192,10 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// healthOf is p's health of an instance as the picker sees it: true unless
+// unhealthy (an instance not checked yet is tried).
+func healthOf(p *proxy.Proxy, routeKey, id string) (bool, string) {
+	state, detail := p.Health(routeKey, id)
+	return state != registry.Unhealthy, detail
+}

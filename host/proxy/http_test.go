@@ -95,14 +95,14 @@ func TestKillOneMidLoadLosesNothing(t *testing.T) {
 		t.Fatalf("%d of %d requests failed", failed.Load(), workers*each)
 	}
 	waitFor(t, 10*time.Second, "b reported unhealthy", func() bool {
-		ok, detail := p.Health(rt.Key, "i1")
+		ok, detail := healthOf(p, rt.Key, "i1")
 		return !ok && strings.HasPrefix(detail, "unhealthy: ") && strings.Contains(detail, "refused")
 	})
-	_, detail := p.Health(rt.Key, "i1")
+	_, detail := healthOf(p, rt.Key, "i1")
 	t.Logf("killed instance: %s", detail)
 
 	b.start(t, "b", nil, b.addr) // recovers on the same address
-	waitFor(t, 10*time.Second, "b healthy again", func() bool { ok, _ := p.Health(rt.Key, "i1"); return ok })
+	waitFor(t, 10*time.Second, "b healthy again", func() bool { ok, _ := healthOf(p, rt.Key, "i1"); return ok })
 	before := b.hits.Load()
 	for range 4 {
 		get(t, url+"/svc/x")
@@ -123,7 +123,7 @@ func TestNeverAnsweredIsUnhealthyAndNoProviderIsFast(t *testing.T) {
 		t.Fatalf("got %d %s %q, want %s", code, ptpCode, body, ptp.NoProvider)
 	}
 	waitFor(t, 10*time.Second, "the instance listed unhealthy", func() bool {
-		ok, detail := p.Health(rt.Key, "i0")
+		ok, detail := healthOf(p, rt.Key, "i0")
 		return !ok && strings.HasPrefix(detail, "unhealthy: ") && strings.Contains(detail, "refused")
 	})
 	_, ptpCode, body := get(t, url+"/svc")
@@ -147,10 +147,10 @@ func TestHTTPHealthPath(t *testing.T) {
 	rt.Health.Path = "/healthz"
 	tbl := newTable(rt)
 	p := newProxy(t, tbl)
-	waitFor(t, 10*time.Second, "a checked healthy", func() bool { _, d := p.Health(rt.Key, "i0"); return d == "healthy" })
+	waitFor(t, 10*time.Second, "a checked healthy", func() bool { _, d := healthOf(p, rt.Key, "i0"); return d == "healthy" })
 	sick.Store(true) // the port still accepts: only the HTTP check can tell
 	waitFor(t, 10*time.Second, "a unhealthy by its health path", func() bool {
-		ok, d := p.Health(rt.Key, "i0")
+		ok, d := healthOf(p, rt.Key, "i0")
 		return !ok && strings.Contains(d, "503")
 	})
 }
@@ -305,7 +305,7 @@ func TestInstanceDroppedFromTableIsForgotten(t *testing.T) {
 	rt.Instances = rt.Instances[:1]
 	tbl.set(rt)
 	waitFor(t, 10*time.Second, "i1 forgotten", func() bool {
-		_, d := p.Health(rt.Key, "i1")
+		_, d := healthOf(p, rt.Key, "i1")
 		return d == "not tracked" && statsOf(p, rt.Key).Instances == 1
 	})
 }
@@ -320,11 +320,11 @@ func TestPassiveEjection(t *testing.T) {
 	tbl := newTable(rt)
 	p := newProxy(t, tbl)
 	url := front(t, p, tbl)
-	waitFor(t, 10*time.Second, "bad checked healthy", func() bool { _, d := p.Health(rt.Key, "i0"); return d == "healthy" })
+	waitFor(t, 10*time.Second, "bad checked healthy", func() bool { _, d := healthOf(p, rt.Key, "i0"); return d == "healthy" })
 	for range 8 {
 		get(t, url+"/svc")
 	}
-	ok, detail := p.Health(rt.Key, "i0")
+	ok, detail := healthOf(p, rt.Key, "i0")
 	if ok || !strings.HasPrefix(detail, "ejected: 2 consecutive") {
 		t.Fatalf("bad: %v %q, want ejected", ok, detail)
 	}

@@ -58,10 +58,13 @@ func (u *upstream) up() (bool, string) {
 	case u.ejected != "":
 		return false, "ejected: " + u.ejected
 	case u.state == unknown:
-		return true, "unknown: not checked yet"
+		return true, notChecked
 	}
 	return true, "healthy"
 }
+
+// notChecked is the health detail of an instance not probed yet.
+const notChecked = "not checked yet"
 
 // failed counts a failed real request; threshold of them in a row eject.
 func (u *upstream) failed(err error, threshold int) {
@@ -223,23 +226,33 @@ func intervalOf(c registry.HealthCheck) time.Duration {
 	return DefaultInterval
 }
 
-// Health reports whether the proxy would send requests to an instance of a
-// route now, with the reason: "healthy", "unknown: not checked yet",
-// "unhealthy: <last probe error>", "ejected: <failures>", or "not tracked".
-func (p *Proxy) Health(routeKey, instanceID string) (healthy bool, detail string) {
+// Health is how the proxy sees an instance of a route now: registry.Healthy,
+// registry.Unhealthy (its last probe failed, or real requests ejected it)
+// or registry.Unknown (not checked yet, or not tracked), with the reason:
+// "healthy", "not checked yet", "unhealthy: <last probe error>",
+// "ejected: <failures>", "not tracked". It is the registry listing's
+// registry.HealthFunc.
+func (p *Proxy) Health(routeKey, instanceID string) (state, detail string) {
 	p.mu.Lock()
 	rs := p.routes[routeKey]
 	p.mu.Unlock()
 	if rs == nil {
-		return false, "not tracked"
+		return registry.Unknown, "not tracked"
 	}
 	rs.mu.Lock()
 	u := rs.instances[instanceID]
 	rs.mu.Unlock()
 	if u == nil {
-		return false, "not tracked"
+		return registry.Unknown, "not tracked"
 	}
-	return u.up()
+	ok, detail := u.up()
+	switch {
+	case !ok:
+		return registry.Unhealthy, detail
+	case detail == notChecked:
+		return registry.Unknown, detail
+	}
+	return registry.Healthy, detail
 }
 
 // tries walks the instances of one route for one request: each pick is a

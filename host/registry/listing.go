@@ -1,8 +1,9 @@
 package registry
 
 // HealthFunc reports the health of instance instanceID of the route with
-// key routeKey, as the proxy's checks see it.
-type HealthFunc func(routeKey, instanceID string) (healthy bool, detail string)
+// key routeKey, as the proxy's checks see it: Healthy, Unhealthy or
+// Unknown, and why.
+type HealthFunc func(routeKey, instanceID string) (state, detail string)
 
 // The health an instance is listed with.
 const (
@@ -22,7 +23,7 @@ type Listed struct {
 type InstanceState struct {
 	Route   string `json:"route"` // Route.Key: proto + " " + urn
 	Address string `json:"address"`
-	Healthy *bool  `json:"healthy"` // null: unknown (no health source)
+	Healthy *bool  `json:"healthy"` // null: unknown (no health source, or not checked yet)
 	Detail  string `json:"detail,omitempty"`
 }
 
@@ -51,8 +52,12 @@ func (s Stored) Listing(health HealthFunc) Listed {
 		}
 		st := InstanceState{Route: p.key(), Address: p.address}
 		if health != nil {
-			ok, detail := health(p.key(), s.InstanceID)
-			st.Healthy, st.Detail = &ok, detail
+			state, detail := health(p.key(), s.InstanceID)
+			if state != Unknown {
+				ok := state == Healthy
+				st.Healthy = &ok
+			}
+			st.Detail = detail
 		}
 		l.Instances = append(l.Instances, st)
 	}

@@ -263,7 +263,12 @@ func TestKeysEscaped(t *testing.T) {
 // health hook's answer for its route and instance; no hook: unknown.
 func TestListingHealth(t *testing.T) {
 	st := Stored{Registration: reg("svc", "i", "127.0.0.1:1", 60000, "http /up", "grpc /pkg.S/")}
-	hook := func(route, id string) (bool, string) { return route == "http /up" && id == "i", "checked " + route }
+	hook := func(route, id string) (string, string) {
+		if route == "http /up" && id == "i" {
+			return Healthy, "checked " + route
+		}
+		return Unhealthy, "checked " + route
+	}
 	got := st.Listing(hook).Instances
 	if len(got) != 2 || got[0].Health() != Healthy || got[1].Health() != Unhealthy || got[0].Detail != "checked http /up" ||
 		got[1].Route != "grpc /pkg.S/" || got[1].Address != "127.0.0.1:1" {
