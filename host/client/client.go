@@ -1,6 +1,9 @@
-// Package client is a small PTP container client over gRPC or HTTP: push to
-// and pop from a node's session queues. `mesh load`, the tests and the
-// benchmarks use it.
+// Package client is the node's own harness client over gRPC or HTTP: push
+// to and pop from session queues and read every answer's code, message id
+// and delivery as the node gave them, in JSON or raw bodies. `mesh load`,
+// the tests and the benchmarks use it. Containers use the public SDK,
+// github.com/ppcmesh/mesh/sdk/client/go, whose gRPC dial options Dial
+// shares.
 package client
 
 import (
@@ -13,10 +16,10 @@ import (
 	"strconv"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/ppcmesh/mesh/host/ptp"
+	meshclient "github.com/ppcmesh/mesh/sdk/client/go"
 )
 
 // Client is what both transports offer. Every call is bounded by its ctx:
@@ -175,11 +178,14 @@ func (c *HTTP) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
-// Dial opens a gRPC connection to a node with message limits for large
-// payloads.
+// maxPayload is the largest payload Dial's connections carry, above the
+// node's default --max-message so that tests can exceed a node's limit.
+const maxPayload = 255 << 20
+
+// Dial opens a plaintext gRPC connection to a node with the SDK's dial
+// options (meshclient.GRPCDialOptions) for payloads of up to 255 MiB.
 func Dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	return grpc.NewClient(addr, meshclient.GRPCDialOptions(nil, maxPayload)...)
 }
 
 // GRPC is a client of PrivateTransferTransport.
