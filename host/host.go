@@ -158,7 +158,8 @@ func (h *Host) advertise() string {
 func (h *Host) build() {
 	via := rand.Text() // marks this process's forwards, to refuse them should they come back
 	h.proxy = proxy.New(proxy.Config{Routes: h.reg, Logger: h.log, MaxMessage: h.cfg.MaxMessage, Via: via})
-	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Services{Routes: h.reg, Upstreams: h.proxy, Via: via},
+	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Services{Routes: h.reg, Upstreams: h.proxy, Via: via,
+		Secrets: []string{h.cfg.ContainerToken, h.cfg.AdminToken}},
 		h.cfg.limits(), h.cfg.admission())
 	h.drain = svc.Drain
 	// Calls for methods the node's own services lack go to the registry's

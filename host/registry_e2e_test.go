@@ -556,3 +556,101 @@ func TestRegistryRefusesRoutingLoop(t *testing.T) {
 		t.Fatalf("a gRPC route pointing at the node itself: %v", err)
 	}
 }
+
+// headerUpstream answers with the headers the node passed on.
+func headerUpstream(t testing.TB) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved/from" {
+			http.Redirect(w, r, "/moved/to", http.StatusFound)
+			return
+		}
+		fmt.Fprintf(w, "auth=%q source=%q from=%q", r.Header.Get("Authorization"),
+			r.Header.Get(ptp.HeaderSourceNodeID), r.Header.Get(ptp.HeaderFromNodeID))
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestRegistryPassesOnOnlyWhatItKnows: an upstream, here or at a partner,
+// never gets this node's container token, and learns the caller's node
+// from the node (the partner's certificate, else this node), never from
+// what the caller claimed. A partner's redirect reaches the caller as the
+// partner sent it.
+func TestRegistryPassesOnOnlyWhatItKnows(t *testing.T) {
+	a := meshtest.Start(t, host.Config{ContainerNets: []string{"none"}, ContainerToken: "ct"})
+	b := meshtest.Start(t, host.Config{})
+	a.Identify(t, "node-a", "inst-a")
+	b.Identify(t, "node-b", "inst-b")
+	meshtest.Weave(t, a, b, nil)
+	up := headerUpstream(t)
+	register(t, a, registration("h", "i1", "/h", "http", "Restful", hostPort(up), 0, ""), ptp.OK)
+	register(t, b, registration("h", "i1", "/h", "http", "Restful", hostPort(up), 4, ""), ptp.OK)
+	register(t, b, registration("moved", "i1", "/moved/*", "http", "Restful", hostPort(up), 4, ""), ptp.OK)
+	claims := map[string]string{"Authorization": "Bearer ct", ptp.HeaderSourceNodeID: "node-z", ptp.HeaderFromNodeID: "node-z"}
+	if code, body := fetch(t, nil, http.MethodGet, a.URL+"/h", claims, ""); code != 200 || body != `auth="" source="node-a" from=""` {
+		t.Fatalf("a container's call to this node's service passed on: %d %s", code, body)
+	}
+	toB := map[string]string{"Authorization": "Bearer ct", ptp.HeaderTargetNodeID: "node-b"}
+	if code, body := fetch(t, nil, http.MethodGet, a.URL+"/h", toB, ""); code != 200 || body != `auth="" source="node-a" from=""` {
+		t.Fatalf("a container's call to the partner's service passed on: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/moved/from", nil)
+	req.Header.Set(ptp.HeaderTargetNodeID, "node-b")
+	req.Header.Set("Authorization", "Bearer ct")
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/moved/to" {
+		t.Fatalf("the partner's redirect: %d %q, want it passed back as sent", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestRegistryKeepsNodePathsToTheNode: a node path in a form the router
+// does not take (percent-encoded), or named by an invoke's x-ptp-uri, is
+// never carried to a partner, whose own endpoints (the weave handshake)
+// it would reach with this node's certificate.
+func TestRegistryKeepsNodePathsToTheNode(t *testing.T) {
+	a, b := pair(t, nil)
+	web := echoUpstream(t, "b-web")
+	register(t, b, registration("all", "i1", "/open/*", "http", "Restful", hostPort(web), 4, ""), ptp.OK)
+	toB := map[string]string{ptp.HeaderTargetNodeID: "node-b"}
+	for _, path := range []string{"/v1/interconn/net/%63onfirm", "/v1/interconn/%6Eet/hello", "/stats/", "/healthz/x"} {
+		code, body := fetch(t, nil, http.MethodPost, a.URL+path, toB, `{}`)
+		// Refused here: not found, or a node route's own refusal; never B's answer.
+		if code != http.StatusNotFound && code != http.StatusBadRequest {
+			t.Errorf("POST %s to node-b: %d %s", path, code, body)
+		}
+	}
+	for _, path := range []string{"/open/..%2Fclosed", "/open/%2e%2e/closed", "/open/a%5Cb"} {
+		if code, body := fetch(t, nil, http.MethodGet, a.URL+path, toB, ""); code != http.StatusBadRequest {
+			t.Errorf("GET %s to node-b: %d %s, want 400 (an encoded separator)", path, code, body)
+		}
+	}
+	invoke := map[string]string{ptp.HeaderTargetNodeID: "node-b", ptp.HeaderURI: "/v1/interconn/net/confirm"}
+	code, body := fetch(t, nil, http.MethodPost, a.URL+"/v1/interconn/chan/invoke", invoke, `{}`)
+	if strings.Contains(body, "confirmed") || code == 200 || strings.Contains(body, string(ptp.CertificateError)) {
+		t.Fatalf("an invoke naming B's weave endpoint reached it: %d %s", code, body)
+	}
+}
+
+// TestRegistryPlaintextPartnerByFATEAlias: a plaintext partner naming
+// itself in FATE's x-ptp-from-node-id is that partner, not a container of
+// this node: it reaches only what is exposed to it.
+func TestRegistryPlaintextPartnerByFATEAlias(t *testing.T) {
+	_, b := pair(t, nil)
+	b.Control(t, "/v1/interconn/net/refresh", map[string]any{"node_id": "node-a", "allow_plaintext": true}, ptp.OK)
+	web := echoUpstream(t, "b-web")
+	register(t, b, registration("closed", "i1", "/closed", "http", "Restful", hostPort(web), 0, ""), ptp.OK)
+	for _, h := range []string{ptp.HeaderSourceNodeID, ptp.HeaderFromNodeID} {
+		code, body := fetch(t, nil, http.MethodGet, b.URL+"/closed", map[string]string{h: "node-a"}, "")
+		if code != http.StatusForbidden || !strings.Contains(body, string(ptp.NotPermitted)) {
+			t.Errorf("plaintext partner naming itself in %s: %d %s", h, code, body)
+		}
+	}
+}

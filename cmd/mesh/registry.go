@@ -77,7 +77,7 @@ func registryRegisterCmd(c *control) *cobra.Command {
 	f.StringVar(&in.instance, "instance-id", "", "the instance's id (default: --address)")
 	f.StringVar(&in.proto, "proto", registry.ProtoHTTP, "http or grpc: what callers send")
 	f.StringVar(&in.kind, "kind", "", "service kind: Restful is an HTTP/1.1 upstream, anything else h2c (default Restful for http, grpc for grpc)")
-	f.DurationVar(&in.ttl, "ttl", registry.DefaultValidity, "how long the registration lasts unless renewed")
+	f.DurationVar(&in.ttl, "ttl", registry.DefaultValidity, "how long the registration lasts unless renewed: 1ms to 24h; below 30m it is sent as a validity, from 30m an absolute expiry computed with this machine's clock")
 	f.BoolVar(&in.exposed, "exposed", false, "partner nodes may call it")
 	f.StringVar(&in.partners, "partners", "", "with --exposed: only these partner node ids (comma-separated)")
 	f.StringArrayVar(&in.attrs, "attr", nil, "KEY=VALUE service attribute (balance, health_path, health_interval, health_threshold; repeatable)")
@@ -96,6 +96,10 @@ func (in registerFlags) body(stdin io.Reader, now time.Time) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ts, err := ttlStamp(in.ttl, now)
+	if err != nil {
+		return nil, err
+	}
 	kind := in.kind
 	if kind == "" {
 		kind = registry.KindRestful
@@ -104,7 +108,7 @@ func (in registerFlags) body(stdin io.Reader, now time.Time) (any, error) {
 		}
 	}
 	return registry.Registration{Name: in.name, Kind: registry.KindComplex, Address: in.address,
-		InstanceID: cmp.Or(in.instance, in.address), Timestamp: ttlStamp(in.ttl, now),
+		InstanceID: cmp.Or(in.instance, in.address), Timestamp: ts,
 		Content: &registry.Content{Services: []registry.Service{{URN: in.urn, Kind: kind, Proto: in.proto, Attrs: attrs}}}}, nil
 }
 
@@ -127,13 +131,20 @@ func (in registerFlags) attributes() (map[string]string, error) {
 	return attrs, nil
 }
 
-// ttlStamp is the timestamp of a validity: ms from now when below the
-// older Mesh's limit, else the absolute expiry in epoch ms.
-func ttlStamp(ttl time.Duration, now time.Time) registry.Millis {
-	if ms := ttl.Milliseconds(); ms < registry.RelativeLimit {
-		return registry.Millis(max(ms, 1))
+// ttlStamp is the timestamp of a validity of 1 ms to registry.MaxValidity:
+// ms from now when below the wire's registry.RelativeLimit (30 min), else
+// the absolute expiry in epoch ms by now, the CLI machine's clock (the
+// wire cannot express a longer relative validity).
+func ttlStamp(ttl time.Duration, now time.Time) (registry.Millis, error) {
+	switch ms := ttl.Milliseconds(); {
+	case ms < 1:
+		return 0, fmt.Errorf("--ttl %v: at least 1ms (a registration must be valid for some time)", ttl)
+	case ttl > registry.MaxValidity:
+		return 0, fmt.Errorf("--ttl %v: at most %v (renew the registration instead)", ttl, registry.MaxValidity)
+	case ms < registry.RelativeLimit:
+		return registry.Millis(ms), nil
 	}
-	return registry.Millis(now.Add(ttl).UnixMilli())
+	return registry.Millis(now.Add(ttl).UnixMilli()), nil
 }
 
 // readRegistration reads the JSON of a registration from path (- for

@@ -67,3 +67,34 @@ func TestRegistryCommands(t *testing.T) {
 		t.Fatalf("register without --urn: %v", err)
 	}
 }
+
+// TestRegistryTTL: --ttl 0 or below 1 ms, or beyond registry.MaxValidity,
+// is refused before anything is sent; below registry.RelativeLimit it
+// goes as a relative validity, from it as an absolute expiry by the CLI's
+// clock.
+func TestRegistryTTL(t *testing.T) {
+	now := time.UnixMilli(1_900_000_000_000)
+	in := registerFlags{name: "n", urn: "/x", address: "127.0.0.1:1", proto: registry.ProtoHTTP}
+	for _, ttl := range []time.Duration{0, -time.Second, time.Microsecond, registry.MaxValidity + time.Millisecond} {
+		in.ttl = ttl
+		if _, err := in.body(nil, now); err == nil || !strings.Contains(err.Error(), "--ttl") {
+			t.Errorf("--ttl %v: %v, want a refusal naming --ttl", ttl, err)
+		}
+	}
+	for ttl, want := range map[time.Duration]registry.Millis{
+		time.Millisecond:                1,
+		time.Minute:                     60_000,
+		29*time.Minute + 59*time.Second: 1_799_000,
+		30 * time.Minute:                registry.Millis(now.Add(30 * time.Minute).UnixMilli()),
+		registry.MaxValidity:            registry.Millis(now.Add(registry.MaxValidity).UnixMilli()),
+	} {
+		in.ttl = ttl
+		body, err := in.body(nil, now)
+		if err != nil {
+			t.Fatalf("--ttl %v: %v", ttl, err)
+		}
+		if got := body.(registry.Registration).Timestamp; got != want {
+			t.Errorf("--ttl %v: timestamp %d, want %d", ttl, got, want)
+		}
+	}
+}

@@ -67,7 +67,7 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 // from a container, any path when the call targets a partner (which then
 // decides). The invoke's body is the service's request body.
 func (h *Handler) invokesService(r *http.Request, uri string) bool {
-	if _, _, isMethod := ptp.ParseURI(uri); isMethod || !strings.HasPrefix(uri, "/") {
+	if _, _, isMethod := ptp.ParseURI(uri); isMethod || !strings.HasPrefix(uri, "/") || registry.Reserved(uri) {
 		return false
 	}
 	if m := h.svc.services.Routes; m != nil {

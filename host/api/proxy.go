@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -24,7 +25,8 @@ import (
 type Services struct {
 	Routes    registry.Matcher // nil: no service is registered
 	Upstreams Upstreams
-	Via       string // the mark this node's forwards carry (proxy.Config.Via); a call bearing it is a loop
+	Via       string   // the mark this node's forwards carry (proxy.Config.Via); a call bearing it is a loop
+	Secrets   []string // this node's bearer tokens (container, admin): never passed on to an upstream or a partner
 }
 
 // Upstreams carries a call to an instance of a registered route (package
@@ -62,7 +64,12 @@ func (s *Service) gateService(ctx context.Context, conn *network.Conn, method, p
 	if s.looped(via) {
 		return serviceCall{}, ptp.Errorf(ptp.RoutingLoop, "%s came back to the node that forwarded it: a registered instance or a partner's points at this node", path)
 	}
-	partner, err := s.net.Caller(conn, hdr[ptp.HeaderSourceNodeID])
+	if registry.Reserved(path) {
+		// A node path the router did not take (an encoded form, another
+		// method): it is nobody's service, here or at a partner.
+		return serviceCall{}, noEndpoint(method, path, proto)
+	}
+	partner, err := s.net.Caller(conn, cmp.Or(hdr[ptp.HeaderSourceNodeID], hdr[ptp.HeaderFromNodeID]))
 	if err != nil {
 		return serviceCall{}, err
 	}
@@ -85,13 +92,13 @@ func (s *Service) gateService(ctx context.Context, conn *network.Conn, method, p
 	if call.target != "" {
 		return call, nil
 	}
-	call.route, err = s.findRoute(path, proto, partner)
+	call.route, err = s.findRoute(method, path, proto, partner)
 	return call, err
 }
 
 // findRoute is the registered route for path; partners see only the routes
 // exposed to them, and learn nothing of the others.
-func (s *Service) findRoute(path, proto, partner string) (registry.Route, error) {
+func (s *Service) findRoute(method, path, proto, partner string) (registry.Route, error) {
 	var route registry.Route
 	ok := false
 	if s.services.Routes != nil {
@@ -100,22 +107,39 @@ func (s *Service) findRoute(path, proto, partner string) (registry.Route, error)
 	switch {
 	case partner != "" && (!ok || !route.ExposedTo(partner)):
 		return route, ptp.Errorf(ptp.NotPermitted, "partner %s may not call %s: this node exposes no service there to it", partner, path)
-	case !ok && proto == registry.ProtoGRPC:
-		return route, ptp.Errorf(ptp.NoSuchService, "no gRPC method %s on this node, and no service registered for it", path)
 	case !ok:
-		return route, ptp.Errorf(ptp.NotFound, "no endpoint and no registered service at %s", path)
+		return route, noEndpoint(method, path, proto)
 	}
 	return route, nil
 }
 
+// noEndpoint is the answer for a path nothing serves: E0000000617 for a
+// gRPC method (Unimplemented, as grpc-go answers), else E0000000404.
+func noEndpoint(method, path, proto string) error {
+	if proto == registry.ProtoGRPC {
+		return ptp.Errorf(ptp.NoSuchService, "no gRPC method %s on this node, and no service registered for it", path)
+	}
+	return ptp.Errorf(ptp.NotFound, "no endpoint %s %s, and no service registered for it", method, path)
+}
+
 // serveService serves an HTTP request no endpoint or route handler took.
 func (h *Handler) serveService(w http.ResponseWriter, r *http.Request) {
+	if !registry.Clean(r.URL.Path) || !registry.CleanRaw(r.URL.RawPath) {
+		// Upstreams differ in how they read "..", "..;", "\" or an encoded
+		// separator: no route, here or at a partner, takes such a path.
+		writeReply(w, r, fail(ptp.Errorf(ptp.BadRequest, "path %q has an empty, . or .. segment, a backslash or an encoded separator: no route takes it", r.URL.EscapedPath())))
+		return
+	}
 	hdr := lowerHeaders(r.Header)
 	call, err := h.svc.gateService(r.Context(), connOf(r.Context()), r.Method, r.URL.Path, registry.ProtoHTTP, hdr, r.Header.Values(proxy.ViaHeader))
+	if err == nil {
+		h.svc.passOn(call, r.Header.Get("Authorization"), r.Header.Set, r.Header.Del)
+	}
 	if err == nil && call.target != "" {
-		h.svc.stripContainerToken(r.Header.Get("Authorization"), r.Header.Del)
 		r.Header.Add(proxy.ViaHeader, h.svc.services.Via)
-		h.svc.partnerProxy(call.target).ServeHTTP(w, r)
+		ctx, cancel := context.WithTimeout(r.Context(), registry.MaxTimeout)
+		defer cancel()
+		h.svc.partnerProxy(call.target).ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
 	if err == nil {
@@ -164,13 +188,28 @@ func (s *Service) looped(via []string) bool {
 	return false
 }
 
-// stripContainerToken drops the caller's Authorization when it is the
-// container token: that secret admits containers to this node and is no
-// partner's business.
-func (s *Service) stripContainerToken(authorization string, del func(string)) {
-	if tok := bearer(authorization); tok != "" && s.admit.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.admit.Token)) == 1 {
+// passOn sets the headers a call carries on, to an upstream or a partner:
+// the caller's Authorization goes unless it is one of this node's secrets
+// (they admit callers to this node and are nobody else's business), and
+// the source node is what the node knows, never what the caller claimed:
+// the partner its certificate proved, else this node.
+func (s *Service) passOn(call serviceCall, authorization string, set func(k, v string), del func(k string)) {
+	if tok := bearer(authorization); tok != "" && s.isSecret(tok) {
 		del("Authorization")
 	}
+	del(ptp.HeaderFromNodeID)
+	del(ptp.HeaderSourceInstID)
+	set(ptp.HeaderSourceNodeID, cmp.Or(call.partner, s.ident.Current().NodeID))
+}
+
+// isSecret reports whether tok is one of this node's bearer tokens.
+func (s *Service) isSecret(tok string) bool {
+	for _, secret := range s.services.Secrets {
+		if secret != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(secret)) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeUnknownGRPC serves a gRPC call for a method the node's own services
@@ -186,24 +225,36 @@ func (s *Service) ServeUnknownGRPC(_ any, stream grpc.ServerStream) error {
 		}
 	}
 	call, err := s.gateService(ctx, connOf(ctx), http.MethodPost, method, registry.ProtoGRPC, hdr, md.Get(proxy.ViaHeader))
-	switch {
-	case err != nil:
+	if err != nil {
 		return grpcFail(stream, err)
-	case call.target != "":
+	}
+	out := md.Copy()
+	s.passOn(call, hdr["authorization"], func(k, v string) { out.Set(k, v) }, func(k string) { out.Delete(k) })
+	if call.target != "" {
 		_, cc, err := s.net.PartnerGRPC(call.target, "")
 		if err != nil {
 			return grpcFail(stream, err)
 		}
-		out := md.Copy()
-		s.stripContainerToken(hdr["authorization"], func(k string) { delete(out, strings.ToLower(k)) })
 		out.Append(proxy.ViaHeader, s.services.Via)
-		return proxy.ForwardGRPC(stream, method, cc, out)
+		ctx, cancel := context.WithTimeout(ctx, registry.MaxTimeout)
+		defer cancel()
+		return proxy.ForwardGRPC(streamIn{stream, ctx}, method, cc, out)
 	}
-	if err := s.services.Upstreams.ServeGRPC(stream, method, call.route); err != nil {
+	// The proxy reads the call's metadata from its context: give it what
+	// passes on.
+	if err := s.services.Upstreams.ServeGRPC(streamIn{stream, metadata.NewIncomingContext(ctx, out)}, method, call.route); err != nil {
 		return grpcFail(stream, err)
 	}
 	return nil
 }
+
+// streamIn is a server stream seen under another context.
+type streamIn struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s streamIn) Context() context.Context { return s.ctx }
 
 // grpcFail answers a refused gRPC call: the status of the PTP code, with
 // the code itself in the x-ptp-code trailer. A status the upstream or the

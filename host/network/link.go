@@ -129,7 +129,7 @@ func (n *Network) dial(e *entry) (*link, error) {
 	creds := insecure.NewCredentials()
 	f := newFailover(a.Hosts)
 	tr := &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Minute,
-		DialContext: f.dial}
+		DialContext: f.dial, TLSHandshakeTimeout: 10 * time.Second}
 	scheme := "http"
 	if a.TLS {
 		tc := n.clientTLS(e)
@@ -349,7 +349,9 @@ func (n *Network) RoundTrip(nodeID string, req *http.Request) (*http.Response, e
 		return nil, ptp.Errorf(ptp.BadRequest, "forward to %s: %v", nodeID, err)
 	}
 	req.URL, req.Host, req.RequestURI = u, u.Host, ""
-	resp, err := l.http.Do(req)
+	// The transport, not the client: a redirect is the partner's answer,
+	// passed back to the caller as it came, never followed from here.
+	resp, err := l.http.Transport.RoundTrip(req)
 	if err != nil {
 		return nil, &ptp.Error{Code: ptp.NetworkUnreachable, Err: err, Msg: fmt.Sprintf("partner %s at %s: %v", nodeID, e.Address, err)}
 	}

@@ -23,8 +23,9 @@ type attemptKey struct{}
 // attempt is one try of a request on one instance.
 type attempt struct {
 	u            *upstream
-	retryGateway bool        // a 502/503/504 answer is dropped so the request can go elsewhere
-	stop         func() bool // stops the attempt's timer (an upgraded connection has none after 101)
+	timeout      time.Duration // the attempt's timeout; the connect gets connectTimeout of it
+	retryGateway bool          // a 502/503/504 answer is dropped so the request can go elsewhere: only for a request with no body, as the transport may have sent part of one by the time the answer arrives
+	stop         func() bool   // stops the attempt's timer (an upgraded connection has none after 101)
 	timedOut     atomic.Bool
 	err          error // what ReverseProxy reported instead of answering
 	status       int   // the upstream's response status
@@ -42,8 +43,10 @@ type attempt struct {
 //
 // A request is retried on another healthy instance when nothing of it
 // reached an upstream (the connection failed: any request, at least once),
-// or when it is idempotent, its body was not read, and the upstream failed
-// or answered 502/503/504 (up to route.Retries further attempts). Nothing
+// or when it is idempotent, its body was not read, and the upstream failed,
+// or when it is idempotent, has no body, and the upstream answered
+// 502/503/504 (up to route.Retries further attempts; a request with a body
+// gets the gateway answer, as part of the body may have been sent). Nothing
 // is retried once a byte reached the caller or after a timeout.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, route registry.Route) error {
 	rs := p.state(route)
@@ -83,7 +86,7 @@ func (p *Proxy) serveHTTP(w *trackWriter, r *http.Request, route registry.Route,
 		if err != nil {
 			return err
 		}
-		a := &attempt{u: u, retryGateway: replayable(r, body) && extra < route.Retries && t.more()}
+		a := &attempt{u: u, timeout: p.timeout(route), retryGateway: body == nil && replayable(r, body) && extra < route.Retries && t.more()}
 		p.attempt(w, r, body, route, a)
 		if w.status != 0 || (a.err == nil && a.gateway == 0) {
 			a.served(rs.threshold())
@@ -147,7 +150,7 @@ func (p *Proxy) judge(r *http.Request, body *replayBody, u *upstream, a *attempt
 		return false, ptp.Errorf(ptp.SystemError, "request cancelled waiting for instance %s", u.id)
 	case a.gateway != 0:
 		u.failed(errors.New(http.StatusText(a.gateway)), threshold)
-		return true, ptp.Errorf(ptp.NoProvider, "instance %s answered %d", u.id, a.gateway)
+		return replayable(r, body), ptp.Errorf(ptp.NoProvider, "instance %s answered %d", u.id, a.gateway)
 	}
 	u.failed(a.err, threshold)
 	p.log.Debug("upstream failed", "instance", u.id, "address", u.addr, "err", a.err)
@@ -158,7 +161,7 @@ func (p *Proxy) judge(r *http.Request, body *replayBody, u *upstream, a *attempt
 func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, body *replayBody, route registry.Route, a *attempt) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	timer := time.AfterFunc(p.timeout(route), func() { a.timedOut.Store(true); cancel() })
+	timer := time.AfterFunc(a.timeout, func() { a.timedOut.Store(true); cancel() })
 	defer timer.Stop()
 	a.stop = timer.Stop
 	a.u.inflight.Add(1)
@@ -181,6 +184,8 @@ func (p *Proxy) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			a := pr.In.Context().Value(attemptKey{}).(*attempt)
 			pr.SetURL(&url.URL{Scheme: "http", Host: a.u.addr})
+			// forward the path the registry matched, not another spelling of it
+			pr.Out.URL.RawPath = ""
 			pr.SetXForwarded()
 			if p.cfg.Via != "" {
 				pr.Out.Header.Add(ViaHeader, p.cfg.Via)

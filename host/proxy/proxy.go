@@ -39,6 +39,11 @@ const (
 	MaxProbeTimeout = 2 * time.Second
 	// maxProbes bounds the health probes running at once.
 	maxProbes = 16
+	// MaxConnect bounds the connect of an upstream HTTP connection (half
+	// the attempt's timeout when that is shorter), so that a connect that
+	// hangs (a host down, SYNs dropped) fails as a dial error, which is
+	// retried on another instance, instead of using the whole attempt.
+	MaxConnect = 5 * time.Second
 	// maxIdlePerHost bounds the idle HTTP connections kept per instance.
 	maxIdlePerHost = 64
 )
@@ -130,7 +135,7 @@ func (p *Proxy) Close() {
 // (HTTP/2 without TLS) when h2 is set.
 func newTransport(dial func(context.Context, string, string) (net.Conn, error), h2 bool) *http.Transport {
 	t := &http.Transport{
-		DialContext:         dial,
+		DialContext:         connectBounded(dial),
 		MaxIdleConnsPerHost: maxIdlePerHost,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -139,6 +144,30 @@ func newTransport(dial func(context.Context, string, string) (net.Conn, error), 
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return t
+}
+
+// connectBounded is dial with each connect bounded by connectTimeout of
+// the attempt it is for (the transport's dial context carries the
+// request's values).
+func connectBounded(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		limit := MaxConnect
+		if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
+			limit = connectTimeout(a.timeout)
+		}
+		ctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
+}
+
+// connectTimeout is the connect bound of an attempt of timeout d:
+// MaxConnect, or half of d when that is shorter.
+func connectTimeout(d time.Duration) time.Duration {
+	if d > 0 && d/2 < MaxConnect {
+		return d / 2
+	}
+	return MaxConnect
 }
 
 // timeout is the per-attempt timeout of a route.

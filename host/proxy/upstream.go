@@ -23,7 +23,8 @@ const (
 
 // upstream is the proxy's view of one instance of one route.
 type upstream struct {
-	id, addr string
+	id, addr string // the instance_id (for messages) and the address dialled
+	key      string // instKey: unique per registration
 	inflight atomic.Int64
 
 	mu        sync.Mutex
@@ -45,7 +46,7 @@ type routeState struct {
 	mu        sync.Mutex
 	check     registry.HealthCheck
 	h2        bool
-	instances map[string]*upstream // by instance ID
+	instances map[string]*upstream // by instKey
 }
 
 // up reports whether the instance may be picked, and why not.
@@ -130,16 +131,18 @@ func (p *Proxy) state(route registry.Route) *routeState {
 
 // update brings the instances in line with route: new ones are added
 // (unknown, due now), ones whose address changed start over, ones route no
-// longer lists are forgotten. It reports whether any was added.
+// longer lists are forgotten; an unchanged one keeps its state, so update
+// is idempotent. It reports whether any was added.
 func (rs *routeState) update(route registry.Route) (added bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.check, rs.h2 = route.Health, route.H2 || route.Proto == registry.ProtoGRPC
 	keep := make(map[string]bool, len(route.Instances))
 	for _, in := range route.Instances {
-		keep[in.ID] = true
-		if u := rs.instances[in.ID]; u == nil || u.addr != in.Address {
-			rs.instances[in.ID] = &upstream{id: in.ID, addr: in.Address}
+		k := instKey(in)
+		keep[k] = true
+		if u := rs.instances[k]; u == nil || u.addr != in.Address {
+			rs.instances[k] = &upstream{id: in.ID, key: k, addr: in.Address}
 			added = true
 		}
 	}
@@ -177,7 +180,7 @@ func (rs *routeState) candidates(route registry.Route, tried []string) []*upstre
 	defer rs.mu.Unlock()
 	var out []*upstream
 	for _, in := range route.Instances {
-		if u := rs.instances[in.ID]; u != nil && !slices.Contains(tried, in.ID) {
+		if u := rs.instances[instKey(in)]; u != nil && !slices.Contains(tried, instKey(in)) {
 			if ok, _ := u.up(); ok {
 				out = append(out, u)
 			}
@@ -196,7 +199,7 @@ func (rs *routeState) noProvider(route registry.Route) error {
 	parts := make([]string, 0, len(route.Instances))
 	for _, in := range route.Instances {
 		detail := "not tracked"
-		if u := rs.instances[in.ID]; u != nil {
+		if u := rs.instances[instKey(in)]; u != nil {
 			_, detail = u.up()
 		}
 		parts = append(parts, in.ID+" "+detail)
@@ -226,13 +229,23 @@ func intervalOf(c registry.HealthCheck) time.Duration {
 	return DefaultInterval
 }
 
-// Health is how the proxy sees an instance of a route now: registry.Healthy,
+// instKey is how the proxy tracks an instance: its registry Key, unique
+// per registration (two registrations may share an instance_id), or its
+// ID when the route gives no Key.
+func instKey(in registry.Instance) string {
+	if in.Key != "" {
+		return in.Key
+	}
+	return in.ID
+}
+
+// Health is how the proxy sees an instance (by registry.Instance.Key) of a route now: registry.Healthy,
 // registry.Unhealthy (its last probe failed, or real requests ejected it)
 // or registry.Unknown (not checked yet, or not tracked), with the reason:
 // "healthy", "not checked yet", "unhealthy: <last probe error>",
 // "ejected: <failures>", "not tracked". It is the registry listing's
 // registry.HealthFunc.
-func (p *Proxy) Health(routeKey, instanceID string) (state, detail string) {
+func (p *Proxy) Health(routeKey, instanceKey string) (state, detail string) {
 	p.mu.Lock()
 	rs := p.routes[routeKey]
 	p.mu.Unlock()
@@ -240,7 +253,7 @@ func (p *Proxy) Health(routeKey, instanceID string) (state, detail string) {
 		return registry.Unknown, "not tracked"
 	}
 	rs.mu.Lock()
-	u := rs.instances[instanceID]
+	u := rs.instances[instanceKey]
 	rs.mu.Unlock()
 	if u == nil {
 		return registry.Unknown, "not tracked"
@@ -271,7 +284,7 @@ func (t *tries) next() (*upstream, error) {
 	if err != nil {
 		return nil, noneAnswered(t.route, t.failures, err)
 	}
-	t.tried = append(t.tried, u.id)
+	t.tried = append(t.tried, u.key)
 	return u, nil
 }
 

@@ -1,9 +1,9 @@
 package registry
 
-// HealthFunc reports the health of instance instanceID of the route with
-// key routeKey, as the proxy's checks see it: Healthy, Unhealthy or
-// Unknown, and why.
-type HealthFunc func(routeKey, instanceID string) (state, detail string)
+// HealthFunc reports the health of the instance with Instance.Key
+// instanceKey of the route with key routeKey, as the proxy's checks see
+// it: Healthy, Unhealthy or Unknown, and why.
+type HealthFunc func(routeKey, instanceKey string) (state, detail string)
 
 // The health an instance is listed with.
 const (
@@ -52,7 +52,7 @@ func (s Stored) Listing(health HealthFunc) Listed {
 		}
 		st := InstanceState{Route: p.key(), Address: p.address}
 		if health != nil {
-			state, detail := health(p.key(), s.InstanceID)
+			state, detail := health(p.key(), key(s.Name, s.InstanceID))
 			if state != Unknown {
 				ok := state == Healthy
 				st.Healthy = &ok

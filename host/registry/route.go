@@ -9,8 +9,14 @@ package registry
 import "time"
 
 // Route is one routable path: every live instance registered for one urn
-// and protocol, with the service settings of its newest registration. The
-// table hands Routes out by value; they are never changed in place.
+// and protocol. Its exposure is restrictive across them: Exposed only when
+// every registration of the route exposes it, and Partners the partners
+// every registration that names some names (a restriction leaving none is
+// no exposure), so no instance becomes reachable to partners because
+// another one was registered exposed. Its other settings (Name, Timeout,
+// Retries, Balance, Health, H2) are those of the newest registration (the
+// latest Registered time; ties to the greater bucket key). The table hands
+// Routes out by value; they are never changed in place.
 type Route struct {
 	Key       string        // identifies the route across table versions: Proto + " " + URN
 	URN       string        // the path as registered: "/a/b/c" exact, "/a/b/*" a prefix (of "/a/b/…"); gRPC "/pkg.Service/" or "/pkg.Service/Method"
@@ -20,16 +26,17 @@ type Route struct {
 	Name      string        // the newest registration's name
 	Timeout   time.Duration // per attempt; 0: the proxy's default
 	Retries   int           // further attempts of an idempotent request on another instance
-	Exposed   bool          // partners may call it (flags bit 4 "communal", or attrs "exposed")
-	Partners  []string      // when exposed and not empty: only these partner node ids
+	Exposed   bool          // partners may call it (flags bit 4 "communal", or attrs "exposed"), in every registration
+	Partners  []string      // when exposed and not empty: only these partner node ids (sorted; the intersection)
 	Balance   string        // BalanceRoundRobin (default) or BalanceLeastRequest
 	Health    HealthCheck
-	Instances []Instance // live (unexpired) instances, sorted by ID
+	Instances []Instance // live (unexpired) instances, sorted by ID, then Key
 }
 
 // Instance is one registered upstream of a route.
 type Instance struct {
-	ID      string    // the registration's instance_id
+	ID      string    // the registration's instance_id (two registrations of other names may share it)
+	Key     string    // unique per registration (its bucket key: name and instance_id); the proxy tracks instances by it
 	Address string    // host:port the proxy dials
 	Expires time.Time // the registration's expiry; the route stops using it then
 }

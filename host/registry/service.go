@@ -184,14 +184,20 @@ func checkURN(urn, proto string) (prefix bool, err error) {
 	if Reserved(base) {
 		return false, fmt.Errorf("%q is one of the node's own endpoints", urn)
 	}
-	return star || proto == ProtoGRPC && strings.HasSuffix(base, "/") && base != "/", nil
+	prefix = star || proto == ProtoGRPC && strings.HasSuffix(base, "/") && base != "/"
+	if r, ok := covers(base); ok && prefix {
+		return false, fmt.Errorf("%q would cover the node's own endpoints (%s)", urn, r)
+	}
+	return prefix, nil
 }
 
-// Clean reports whether path is absolute and has no empty, "." or ".."
-// segment (a single trailing "/" is allowed). The registry matches only
-// clean paths, so that "/open/../closed" never reaches a prefix "/open/*".
+// Clean reports whether path is absolute, holds no backslash, and has no
+// empty, "." or ".." segment, also once a segment's ";params" are dropped
+// ("..;x" is ".."); a single trailing "/" is allowed. The registry matches
+// only clean paths, so that "/open/../closed", "/open/..;/closed" and
+// "/open/..\closed" never reach a prefix "/open/*".
 func Clean(path string) bool {
-	if !strings.HasPrefix(path, "/") {
+	if !strings.HasPrefix(path, "/") || strings.ContainsRune(path, '\\') {
 		return false
 	}
 	rest := strings.TrimSuffix(path[1:], "/")
@@ -199,11 +205,41 @@ func Clean(path string) bool {
 		return true
 	}
 	for _, seg := range strings.Split(rest, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "" || seg == "." || seg == ".." {
 			return false
 		}
 	}
 	return true
+}
+
+// CleanRaw reports whether the raw (still percent-encoded) form of a
+// request path is clean too: it must not encode "/", "." or a backslash
+// (%2F, %2E, %5C, any case), which some upstreams decode after the
+// registry matched the decoded path. Empty raw (no escapes) is clean.
+func CleanRaw(raw string) bool {
+	for i := 0; i+2 < len(raw); i++ {
+		if raw[i] != '%' {
+			continue
+		}
+		switch strings.ToUpper(raw[i+1 : i+3]) {
+		case "2F", "2E", "5C":
+			return false
+		}
+	}
+	return true
+}
+
+// covers returns the node endpoint a prefix base ("/", "/v1/") would
+// cover, if any: the roots are a path inside each of the node's own
+// endpoints (see Reserved).
+func covers(base string) (string, bool) {
+	for _, r := range []string{"/v1/interconn/", "/healthz", "/stats", "/metrics", "/org.ppc."} {
+		if strings.HasPrefix(r, base) {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // Reserved reports whether path belongs to the node itself: the paths no

@@ -84,7 +84,7 @@ func matched(s Matcher, path, proto string) string {
 // service or one method; protocols do not mix; unclean paths match nothing.
 func TestMatchLongest(t *testing.T) {
 	s := testStore(t, natstest.JetStream(t), newClock(), time.Hour)
-	register(t, s, reg("a", "i1", "127.0.0.1:1", 60000, "http /*", "http /a/*", "http /a/b/*", "http /a/b/c", "grpc /pkg.S/", "grpc /pkg.S/Get"))
+	register(t, s, reg("a", "i1", "127.0.0.1:1", 60000, "http /", "http /a/*", "http /a/b/*", "http /a/b/c", "grpc /pkg.S/", "grpc /pkg.S/Get"))
 	register(t, s, reg("b", "i2", "127.0.0.1:2", 60000, "http /a/b/*"))
 	for _, c := range []struct{ path, proto, want string }{
 		{"/a/b/c", ProtoHTTP, "/a/b/c=i1"},
@@ -93,8 +93,8 @@ func TestMatchLongest(t *testing.T) {
 		{"/a/b/", ProtoHTTP, "/a/b/*=i1,i2"},
 		{"/a/x", ProtoHTTP, "/a/*=i1"},
 		{"/a", ProtoHTTP, "/a/*=i1"},
-		{"/ab", ProtoHTTP, "/*=i1"},
-		{"/", ProtoHTTP, "/*=i1"},
+		{"/ab", ProtoHTTP, ""},
+		{"/", ProtoHTTP, "/=i1"},
 		{"/pkg.S/Get", ProtoGRPC, "/pkg.S/Get=i1"},
 		{"/pkg.S/Put", ProtoGRPC, "/pkg.S/=i1"},
 		{"/pkg.T/Put", ProtoGRPC, ""},
@@ -124,6 +124,62 @@ func TestNewestSettings(t *testing.T) {
 	register(t, s, fresh)
 	r, ok := s.Match("/x", ProtoHTTP)
 	if !ok || r.Name != "new" || r.Retries != 3 || len(r.Instances) != 2 {
+		t.Fatalf("route %+v", r)
+	}
+}
+
+// TestExposureRestrictive: a route is exposed only while every
+// registration of it is, to the partners every restricting one names; a
+// private instance never becomes reachable because another one registered
+// the urn exposed, whichever renewed last (finding 2).
+func TestExposureRestrictive(t *testing.T) {
+	c := newClock()
+	s := testStore(t, natstest.JetStream(t), c, time.Hour)
+	exposed := func(name, id, partners string) Registration {
+		r := reg(name, id, "127.0.0.1:2", 60000, "http /admin")
+		r.Content.Services[0].Flags = FlagCommunal
+		if partners != "" {
+			r.Content.Services[0].Attrs = map[string]string{AttrPartners: partners}
+		}
+		return r
+	}
+	check := func(what string, wantExposed bool, wantPartners string) {
+		t.Helper()
+		r, ok := s.Match("/admin", ProtoHTTP)
+		if !ok || r.Exposed != wantExposed || strings.Join(r.Partners, ",") != wantPartners {
+			t.Fatalf("%s: exposed %v partners %q, want %v %q", what, r.Exposed, r.Partners, wantExposed, wantPartners)
+		}
+	}
+	register(t, s, reg("admin", "i1", "127.0.0.1:1", 60000, "http /admin"))
+	check("private alone", false, "")
+	c.advance(time.Second)
+	register(t, s, exposed("admin2", "i2", ""))
+	check("private and a newer exposed one", false, "")
+	c.advance(time.Second)
+	register(t, s, reg("admin", "i1", "127.0.0.1:1", 60000, "http /admin"))
+	check("after the private one's heartbeat", false, "")
+	if err := s.Unregister(context.Background(), "admin", "i1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the private one gone", func() bool { r, _ := s.Match("/admin", ProtoHTTP); return len(r.Instances) == 1 })
+	check("exposed alone", true, "")
+	register(t, s, exposed("admin3", "i3", "node-b,node-c"))
+	check("one restricts", true, "node-b,node-c")
+	register(t, s, exposed("admin4", "i4", "node-c,node-d"))
+	check("two restrict", true, "node-c")
+	register(t, s, exposed("admin5", "i5", "node-d"))
+	check("restrictions leave none", false, "")
+}
+
+// TestSharedInstanceID: two registrations of one urn sharing an
+// instance_id are two instances with distinct Keys (finding 3).
+func TestSharedInstanceID(t *testing.T) {
+	s := testStore(t, natstest.JetStream(t), newClock(), time.Hour)
+	register(t, s, reg("blue", "10.0.0.5:8080", "127.0.0.1:1", 60000, "http /predict"))
+	register(t, s, reg("green", "10.0.0.5:8080", "127.0.0.1:2", 60000, "http /predict"))
+	r, ok := s.Match("/predict", ProtoHTTP)
+	if !ok || len(r.Instances) != 2 || r.Instances[0].Key == r.Instances[1].Key ||
+		r.Instances[0].Key != key("blue", "10.0.0.5:8080") || r.Instances[1].Address != "127.0.0.1:2" {
 		t.Fatalf("route %+v", r)
 	}
 }
@@ -264,7 +320,7 @@ func TestKeysEscaped(t *testing.T) {
 func TestListingHealth(t *testing.T) {
 	st := Stored{Registration: reg("svc", "i", "127.0.0.1:1", 60000, "http /up", "grpc /pkg.S/")}
 	hook := func(route, id string) (string, string) {
-		if route == "http /up" && id == "i" {
+		if route == "http /up" && id == key("svc", "i") {
 			return Healthy, "checked " + route
 		}
 		return Unhealthy, "checked " + route

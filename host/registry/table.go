@@ -64,12 +64,14 @@ func compile(rev uint64, byKey map[string]entry) *table {
 	}
 	groups := map[string]*Route{}
 	newest := map[string]*entry{}
+	exp := map[string]*exposure{}
 	for i := range t.entries {
-		t.add(&t.entries[i], groups, newest)
+		t.add(&t.entries[i], groups, newest, exp)
 	}
-	for _, r := range groups {
+	for k, r := range groups {
+		r.Exposed, r.Partners = exp[k].result()
 		slices.SortFunc(r.Instances, func(a, b Instance) int {
-			return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Address, b.Address))
+			return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Address, b.Address))
 		})
 		t.routes = append(t.routes, *r)
 		if r.Prefix {
@@ -82,21 +84,64 @@ func compile(rev uint64, byKey map[string]entry) *table {
 	return t
 }
 
-// add puts e's services into their routes: one instance each, and the
-// settings of the newest registration.
-func (t *table) add(e *entry, groups map[string]*Route, newest map[string]*entry) {
+// add puts e's services into their routes: one instance each, the
+// settings of the newest registration, and its exposure into exp.
+func (t *table) add(e *entry, groups map[string]*Route, newest map[string]*entry, exp map[string]*exposure) {
 	for _, p := range e.services {
 		r := groups[p.key()]
 		if r == nil {
 			r = &Route{Key: p.key()}
 			groups[p.key()] = r
+			exp[p.key()] = &exposure{exposed: true}
 		}
-		r.Instances = append(r.Instances, Instance{ID: e.InstanceID, Address: p.address, Expires: e.Expires})
+		r.Instances = append(r.Instances, Instance{ID: e.InstanceID, Key: e.key, Address: p.address, Expires: e.Expires})
+		exp[p.key()].add(p)
 		if n := newest[p.key()]; n == nil || newer(e, n) {
 			newest[p.key()] = e
 			p.apply(r, e.Name)
 		}
 	}
+}
+
+// exposure folds the exposure of every registration of one route,
+// restrictively: exposed only if every one is, to the partners every
+// restricting one names.
+type exposure struct {
+	exposed  bool
+	restrict bool            // some registration names partners
+	partners map[string]bool // the partners all restricting ones name
+}
+
+// add folds in one registration's service.
+func (x *exposure) add(p settings) {
+	x.exposed = x.exposed && p.exposed
+	if len(p.partners) == 0 {
+		return
+	}
+	named := map[string]bool{}
+	for _, id := range p.partners {
+		if !x.restrict || x.partners[id] {
+			named[id] = true
+		}
+	}
+	x.restrict, x.partners = true, named
+}
+
+// result is the route's Exposed and Partners (sorted); a restriction that
+// leaves no partner is no exposure.
+func (x *exposure) result() (bool, []string) {
+	if !x.exposed || !x.restrict {
+		return x.exposed, nil
+	}
+	if len(x.partners) == 0 {
+		return false, nil
+	}
+	out := make([]string, 0, len(x.partners))
+	for id := range x.partners {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return true, out
 }
 
 // newer reports whether a was registered after b.
@@ -107,10 +152,10 @@ func newer(a, b *entry) bool {
 	return a.key > b.key
 }
 
-// apply sets r's settings (not its instances) from p.
+// apply sets r's settings (not its instances or exposure) from p.
 func (p settings) apply(r *Route, name string) {
 	r.URN, r.Prefix, r.Proto, r.H2, r.Name = p.urn, p.prefix, p.proto, p.h2, name
-	r.Timeout, r.Retries, r.Exposed, r.Partners = p.timeout, p.retries, p.exposed, p.partners
+	r.Timeout, r.Retries = p.timeout, p.retries
 	r.Balance, r.Health = p.balance, p.health
 }
 

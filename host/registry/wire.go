@@ -23,6 +23,9 @@ const (
 	// RelativeLimit: a timestamp below it is a validity in ms from now,
 	// at or above it an absolute expiry in epoch ms (the older Mesh's rule).
 	RelativeLimit = 1_800_000
+	// MaxValidity caps how far ahead an absolute timestamp may put the
+	// expiry: a registration lives at most this long without a renewal.
+	MaxValidity = 24 * time.Hour
 	// DefaultValidity is the validity of a registration sent without a
 	// timestamp (or with 0).
 	DefaultValidity = 300 * time.Second
@@ -182,7 +185,7 @@ func (r Registration) validateContent() error {
 
 // Expiry is when the registration ends: timestamp below RelativeLimit a
 // validity in ms from now (0: DefaultValidity), else an absolute epoch-ms
-// expiry, which must be in the future.
+// expiry, which must be in the future and at most MaxValidity ahead.
 func (r Registration) Expiry(now time.Time) (time.Time, error) {
 	ts := int64(r.Timestamp)
 	switch {
@@ -192,6 +195,9 @@ func (r Registration) Expiry(now time.Time) (time.Time, error) {
 		return now.Add(DefaultValidity), nil
 	case ts < RelativeLimit:
 		return now.Add(time.Duration(ts) * time.Millisecond), nil
+	}
+	if limit := now.Add(MaxValidity); ts > limit.UnixMilli() {
+		return time.Time{}, bad("timestamp: %d ms is more than %v ahead (values of %d and more are absolute epoch ms; at most %d now)", ts, MaxValidity, RelativeLimit, limit.UnixMilli())
 	}
 	exp := time.UnixMilli(ts)
 	if !exp.After(now) {

@@ -83,6 +83,12 @@ func TestParseRefusals(t *testing.T) {
 		{"shadow chan push", svc0, `{"urn":"/v1/interconn/chan/push","kind":"Restful","namespace"`, "content.services[0].urn: \"/v1/interconn/chan/push\" is one of the node's own"},
 		{"shadow interconn prefix", svc0, `{"urn":"/v1/interconn/*","kind":"Restful","namespace"`, "one of the node's own"},
 		{"shadow stats", svc0, `{"urn":"/stats","kind":"Restful","namespace"`, "one of the node's own"},
+		{"catch-all", svc0, `{"urn":"/*","kind":"Restful","namespace"`, "content.services[0].urn: \"/*\" would cover the node's own endpoints"},
+		{"v1 prefix", svc0, `{"urn":"/v1/*","kind":"Restful","namespace"`, "would cover the node's own endpoints (/v1/interconn/)"},
+		{"grpc v1 prefix", `"urn":"/a/b/c","kind":"Restful","namespace":"","name":"","version":"1.0.0","proto":"grpc"`,
+			`"urn":"/v1/","kind":"Restful","namespace":"","name":"","version":"1.0.0","proto":"grpc"`, "content.services[1].urn: \"/v1/\" would cover"},
+		{"params dotdot urn", svc0, `{"urn":"/a/..;x/v1","kind":"Restful","namespace"`, "content.services[0].urn: "},
+		{"backslash urn", svc0, `{"urn":"/a/..\\v1","kind":"Restful","namespace"`, "content.services[0].urn: "},
 		{"shadow metrics", svc0, `{"urn":"/metrics","kind":"Restful","namespace"`, "one of the node's own"},
 		{"shadow grpc protocol", `"urn":"/a/b/c","kind":"Restful","namespace":"","name":"","version":"1.0.0","proto":"grpc"`,
 			`"urn":"/org.ppc.ptp.PrivateTransferProtocol/","kind":"Restful","namespace":"","name":"","version":"1.0.0","proto":"grpc"`, "content.services[1].urn: "},
@@ -105,6 +111,9 @@ func TestParseRefusals(t *testing.T) {
 		{"bad timestamp", `"timestamp":300000`, `"timestamp":"soon"`, "timestamp"},
 		{"negative timestamp", `"timestamp":300000`, `"timestamp":-1`, "timestamp: "},
 		{"expiry in the past", `"timestamp":300000`, `"timestamp":1800000`, "timestamp: the expiry"},
+		{"expiry in year 3000", `"timestamp":300000`, `"timestamp":32503680000000`, "timestamp: 32503680000000 ms is more than 24h0m0s ahead"},
+		{"expiry beyond time.Time", `"timestamp":300000`, `"timestamp":253402300800000`, "timestamp: "},
+		{"expiry past MaxValidity", `"timestamp":300000`, `"timestamp":` + itoa(t0.Add(MaxValidity).UnixMilli()+1), "timestamp: "},
 		{"trailing data", `"attrs":{}}]}}`, `"attrs":{}}]}}}`, "after the JSON value"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,6 +153,7 @@ func TestExpiry(t *testing.T) {
 		{`1000`, t0.Add(time.Second)},
 		{`"1799999"`, t0.Add(1799999 * time.Millisecond)},
 		{itoa(abs), time.UnixMilli(abs)},
+		{itoa(t0.Add(MaxValidity).UnixMilli()), t0.Add(MaxValidity)},
 		{`"` + itoa(abs) + `"`, time.UnixMilli(abs)},
 	} {
 		reg, err := ParseRegistration(mutate(t, `"timestamp":300000`, `"timestamp":`+c.ts), t0)
@@ -160,6 +170,45 @@ func TestExpiry(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestCleanPaths: the path tricks that would walk out of a prefix are not
+// clean: dot segments, also with ";params", backslashes, and (raw)
+// percent-encoded "/", "." and "\\" (finding 5).
+func TestCleanPaths(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/", "/a/b;v=1/c", "/a/..b", "/a/.x"} {
+		if !Clean(p) {
+			t.Errorf("Clean(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"", "a", "/a//b", "/a/./b", "/a/../b", "/open/..;/closed", "/open/.;x/closed",
+		"/open/;/../closed", "/open/..\\closed", "/open\\x"} {
+		if Clean(p) {
+			t.Errorf("Clean(%q) = true", p)
+		}
+	}
+	for raw, want := range map[string]bool{"": true, "/a%20b": true, "/a/%2e%2e/b": false, "/a%2Fb": false,
+		"/a%5cb": false, "/a%5C": false, "/a%2": true} {
+		if got := CleanRaw(raw); got != want {
+			t.Errorf("CleanRaw(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+// TestReservedPaths: the node's endpoints count as reserved, also below
+// them, so the node's gate can refuse a request path a route would take.
+func TestReservedPaths(t *testing.T) {
+	for _, p := range []string{"/v1/interconn/chan/push", "/v1/interconn/registry/register", "/stats", "/stats/",
+		"/metrics", "/metrics/x", "/healthz", "/healthz/x", "/org.ppc.ptp.PrivateTransferTransport/push"} {
+		if !Reserved(p) {
+			t.Errorf("Reserved(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"/", "/v1/", "/v1/other", "/metricsx", "/a/stats"} {
+		if Reserved(p) {
+			t.Errorf("Reserved(%q) = true", p)
+		}
+	}
+}
 
 // TestAttrs: the attrs keys set exposure, partners, balance and health.
 func TestAttrs(t *testing.T) {
