@@ -224,7 +224,18 @@ func TestGRPCOwnProtoServiceUnderProxyCodec(t *testing.T) {
 }
 
 func TestGRPCUnopenedCallRetried(t *testing.T) {
-	client, p, rt, _ := grpcSetup(t, slammer(t), upstreamGRPC(t, "up"))
+	// Probes pass on the slammer (it accepts connections) and would clear
+	// its ejection: one probe, the first, before the calls, and no other.
+	rt := route(registry.ProtoGRPC, "/grpc.testing.TestService/", slammer(t), upstreamGRPC(t, "up"))
+	rt.Prefix, rt.Health.Interval = true, time.Hour
+	tbl := newTable(rt)
+	p := newProxy(t, tbl)
+	client := testgrpc.NewTestServiceClient(frontGRPC(t, p, tbl))
+	waitFor(t, 10*time.Second, "the first probes", func() bool {
+		_, d0 := healthOf(p, rt.Key, "i0")
+		_, d1 := healthOf(p, rt.Key, "i1")
+		return d0 == "healthy" && d1 == "healthy"
+	})
 	for i := range 6 {
 		if _, err := client.UnaryCall(callCtx(t), &testgrpc.SimpleRequest{}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
