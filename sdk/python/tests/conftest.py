@@ -13,6 +13,7 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -187,13 +188,15 @@ class Recorder:
 
     def __init__(self, close: bool = False):
         self.seen: List[tuple] = []
+        self.bodies: List[tuple] = []  # (x-mesh-message-id, body) of each request handled
         rec = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                rec.bodies.append((self.headers.get("x-mesh-message-id", ""), body))
                 rec.seen.append((self.path.rsplit("/", 1)[1], {k.lower() for k in self.headers.keys()}))
                 self.send_response(200)
                 self.send_header("x-ptp-code", "E0000000000")
@@ -202,6 +205,19 @@ class Recorder:
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
+                if close:
+                    # Close as a real server does: stop writing, drain what
+                    # the client pipelined meanwhile, then close. Closing
+                    # over unread data would reset the connection, and a
+                    # reset may destroy the reply just sent.
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_WR)
+                    self.connection.settimeout(5)
+                    try:
+                        while self.connection.recv(65536):
+                            pass
+                    except OSError:
+                        pass
 
             def log_message(self, *args):
                 pass

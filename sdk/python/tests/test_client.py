@@ -243,7 +243,15 @@ def test_pipeline_resends_when_the_node_closes_midway(closing_recorder):
     with mesh.Client(closing_recorder.addr) as c:  # this "node" closes the connection after each reply
         ids = c.session("s").push_many("t", [b"a", b"b", b"c", b"d"], window=3)
     assert len(ids) == 4
-    assert [m for m, _ in closing_recorder.seen] == ["push"] * 4
+    # Each message arrived, under the id push_many returned for it. How many
+    # times is the network's choice: closing a socket with unread requests
+    # resets it, which may destroy a reply already sent, and the SDK then
+    # sends that push again under the same id (the node stores it once).
+    assert all(m == "push" for m, _ in closing_recorder.seen)
+    got = {}
+    for mid, body in closing_recorder.bodies:
+        assert got.setdefault(mid, body) == body, "one id carried two payloads"
+    assert got == dict(zip(ids, [b"a", b"b", b"c", b"d"]))
 
 
 def test_pipeline_gives_up_on_a_node_that_never_answers():
