@@ -71,8 +71,9 @@ class Client:
     own wait. max_message is the node's --max-message; the client also
     learns it from a 413 reply. split_read=False stops pop and peek from
     looking for split messages (saves a call per empty pop slice).
-    transport: "http" (default), "grpc", or "auto" (gRPC when grpcio and
-    protobuf import, else HTTP). Over gRPC, file bodies, pushes above 4 MiB,
+    transport: "auto" (gRPC when grpcio and protobuf import, else HTTP),
+    "http" (the standard library alone) or "grpc"; default from
+    ``MESH_TRANSPORT``, else "auto". Over gRPC, file bodies, pushes above 4 MiB,
     ``into=`` pops and push_many still go over HTTP (they stream); gRPC
     metadata values must be ASCII.
     """
@@ -80,12 +81,13 @@ class Client:
     def __init__(self, address: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0, *,
                  bearer: Optional[str] = None, max_message: int = DEFAULT_MAX_MESSAGE,
                  split_chunk: int = SPLIT_CHUNK, split_read: bool = True, ssl_context=None,
-                 headers: Optional[Dict[str, str]] = None, transport: str = "http"):
+                 headers: Optional[Dict[str, str]] = None, transport: Optional[str] = None):
         extra = dict(headers or {})
         if token:
             extra[H_TOKEN] = token
         if bearer:
             extra["Authorization"] = f"Bearer {bearer}"
+        transport = transport or os.environ.get("MESH_TRANSPORT", "") or "auto"
         if transport not in ("auto", "http", "grpc"):
             raise ValueError(f"transport {transport!r} is not auto, http or grpc")
         self.address = address or default_address()

@@ -173,8 +173,9 @@ def test_trace_id_is_per_thread_and_stable():
     assert other[0] != mine
 
 
-def test_only_pushes_carry_the_target_headers(recorder):
+def test_only_pushes_carry_the_target_headers(recorder, monkeypatch):
     """What goes on the wire, seen by a recorder: the node itself ignores a pop's target."""
+    monkeypatch.setenv("MESH_TRANSPORT", "http")  # the recorder speaks HTTP/1.1 only
     t = Routable.of(ServiceLoader.load(Transport).get("mesh")).with_address(recorder.addr).local()
     s = t.open("rec", {Metadata.MESH_TARGET_INST_ID.key(): "JG01", Metadata.MESH_TARGET_NODE_ID.key(): "n5",
                        Metadata.MESH_TOKEN.key(): "x"})
