@@ -371,22 +371,28 @@ func (n *Network) PartnerGRPC(nodeID, instID string) (string, grpc.ClientConnInt
 }
 
 // PartnerNode names the partner a request for nodeID (or instID) goes to,
-// checking that its route is usable.
+// checking that its route is usable. It opens no connection.
 func (n *Network) PartnerNode(nodeID, instID string) (string, error) {
-	e, _, err := n.partnerLink(nodeID, instID)
+	e, err := n.partner(nodeID, instID)
 	if err != nil {
 		return "", err
 	}
 	return e.NodeID, nil
 }
 
-// partnerLink resolves a partner and returns its route and link.
-func (n *Network) partnerLink(nodeID, instID string) (*entry, *link, error) {
+// partner resolves a partner whose route is usable.
+func (n *Network) partner(nodeID, instID string) (*entry, error) {
 	e, ok := n.resolve(nodeID, instID)
 	if !ok {
-		return nil, nil, ptp.Errorf(ptp.NotWoven, "node %q (inst %q) is not a partner of this node", nodeID, instID)
+		return nil, ptp.Errorf(ptp.NotWoven, "node %q (inst %q) is not a partner of this node", nodeID, instID)
 	}
-	if err := e.usable(time.Now()); err != nil {
+	return e, e.usable(time.Now())
+}
+
+// partnerLink resolves a partner and returns its route and link.
+func (n *Network) partnerLink(nodeID, instID string) (*entry, *link, error) {
+	e, err := n.partner(nodeID, instID)
+	if err != nil {
 		return nil, nil, err
 	}
 	l, err := n.links.get(e)
