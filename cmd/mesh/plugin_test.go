@@ -139,7 +139,7 @@ func TestPluginFailures(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	authWasm, b := plugintest.BuildBytes(t, "sdk/go/examples/auth")
+	authWasm, b := plugintest.BuildBytes(t, "sdk/plugin/go/examples/auth")
 	sum := sha256.Sum256(b)
 	hash := hex.EncodeToString(sum[:])
 	wrong := strings.Repeat("ab", 32)

@@ -296,7 +296,7 @@ func BenchmarkAuth(b *testing.B) {
 // BenchmarkExtismCall is one call through the Extism ABI: the route
 // example answering a request whose body is 1 KiB or 64 KiB.
 func BenchmarkExtismCall(b *testing.B) {
-	l := open(b, "sdk/go/examples/route", Route, nil, Options{Prefixes: []string{"/"}})
+	l := open(b, "sdk/plugin/go/examples/route", Route, nil, Options{Prefixes: []string{"/"}})
 	for _, size := range benchSizes {
 		in, _ := json.Marshal(RouteRequest{Method: "POST", Path: "/hello", Body: payload(size)})
 		benchCall(b, fmt.Sprintf("route/%dKiB", size>>10), l, ExportHandle, in, size)

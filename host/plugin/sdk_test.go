@@ -16,10 +16,10 @@ func TestSDKShapesMatchWire(t *testing.T) {
 		file, sdkType string
 		host          any
 	}{
-		{"../../sdk/go/auth/auth.go", "Request", AuthRequest{}},
-		{"../../sdk/go/auth/auth.go", "Decision", AuthDecision{}},
-		{"../../sdk/go/route/route.go", "Request", RouteRequest{}},
-		{"../../sdk/go/route/route.go", "Response", RouteResponse{}},
+		{"../../sdk/plugin/go/auth/auth.go", "Request", AuthRequest{}},
+		{"../../sdk/plugin/go/auth/auth.go", "Decision", AuthDecision{}},
+		{"../../sdk/plugin/go/route/route.go", "Request", RouteRequest{}},
+		{"../../sdk/plugin/go/route/route.go", "Response", RouteResponse{}},
 	} {
 		got := sdkTags(t, tc.file, tc.sdkType)
 		var want []string

@@ -1,7 +1,7 @@
 package plugin
 
 // The JSON documents the Extism kinds exchange with the host. The Go SDK
-// (sdk/go) declares the same shapes for guests; wit/ABI.md documents them.
+// (sdk/plugin/go) declares the same shapes for guests; wit/ABI.md documents them.
 
 // AuthRequest is the input of an auth policy's authorize: one request's
 // metadata, as the node saw it.

@@ -14,7 +14,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ppcmesh/mesh/sdk/go/codec"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/codec"
 )
 
 // overhead is what encoding adds: the nonce and the tag.

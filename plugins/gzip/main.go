@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ppcmesh/mesh/sdk/go/codec"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/codec"
 )
 
 // The configuration, with its defaults.

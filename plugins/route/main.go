@@ -24,8 +24,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
-	"github.com/ppcmesh/mesh/sdk/go/route"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/route"
 )
 
 // rule is one parsed rule.

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/ppcmesh/mesh/sdk/go/route"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/route"
 )
 
 const cfg = `/hello=respond:200:Hello from mesh: {method} {path}?{query}\n;

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ppcmesh/mesh/sdk/go/auth"
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/auth"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
 )
 
 // maxTTL caps how long a decision on an expiring token may be cached, in

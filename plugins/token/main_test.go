@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ppcmesh/mesh/sdk/go/auth"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/auth"
 )
 
 func TestDecide(t *testing.T) {

@@ -22,8 +22,8 @@ import (
 // mainModule is the module path of the repository root's go.mod.
 const mainModule = "github.com/ppcmesh/mesh"
 
-// build is one directory's build, shared by concurrent callers.
-type build struct {
+// Job is one module's build, shared by concurrent callers.
+type Job struct {
 	done chan struct{} // closed when the build has finished
 	path string        // the .wasm file
 	err  error         // with the compiler's output
@@ -31,24 +31,19 @@ type build struct {
 
 var (
 	mu     sync.Mutex
-	builds = map[string]*build{}
+	builds = map[string]*Job{}
 	outDir string // this process's output directory
 )
 
 // Build builds the Go wasip1 module in dir, a slash-separated path relative
-// to the repository root (e.g. "plugins/gzip", "sdk/go/examples/codec",
+// to the repository root (e.g. "plugins/gzip", "sdk/plugin/go/examples/codec",
 // "host/plugin/testdata/hostile/codec"), and returns the path of the .wasm
 // file. Builds are cached for the process; concurrent callers for the same
 // dir wait for one build. A failed build fails tb with the compiler's
 // output.
 func Build(tb testing.TB, dir string) string {
 	tb.Helper()
-	b := start(dir)
-	<-b.done
-	if b.err != nil {
-		tb.Fatalf("plugintest: %v", b.err)
-	}
-	return b.path
+	return start(dir).Wait(tb)
 }
 
 // BuildBytes is Build returning the module's bytes too.
@@ -74,15 +69,23 @@ func Cleanup() {
 	}
 }
 
-// start returns dir's build, starting it if it is the first request.
-func start(dir string) *build {
+// start returns dir's Go build, starting it if it is the first request.
+func start(dir string) *Job { return Once("go:"+dir, dir, compile) }
+
+// Once runs compile for key once per process, in the background, and
+// returns its build; concurrent and later callers with the same key share
+// it. compile gets dir (slash-separated, relative to the repository root)
+// and the path of the .wasm file to write; it returns the module's path.
+// The language builders (Build, and the C, Rust and AssemblyScript ones)
+// share it, so every build is cached alike and Cleanup removes them all.
+func Once(key, dir string, compile func(dir, out string) (string, error)) *Job {
 	mu.Lock()
 	defer mu.Unlock()
-	if b, ok := builds[dir]; ok {
+	if b, ok := builds[key]; ok {
 		return b
 	}
-	b := &build{done: make(chan struct{})}
-	builds[dir] = b
+	b := &Job{done: make(chan struct{})}
+	builds[key] = b
 	if outDir == "" {
 		var err error
 		if outDir, err = os.MkdirTemp("", "mesh-plugintest-"); err != nil {
@@ -91,13 +94,27 @@ func start(dir string) *build {
 			return b
 		}
 	}
-	out := filepath.Join(outDir, strings.ReplaceAll(filepath.ToSlash(dir), "/", "_")+".wasm")
+	out := filepath.Join(outDir, strings.NewReplacer("/", "_", ":", "_").Replace(key)+".wasm")
 	go func() {
 		defer close(b.done)
 		b.path, b.err = compile(dir, out)
 	}()
 	return b
 }
+
+// Wait waits for b and returns its module's path, failing tb when it
+// failed to build.
+func (b *Job) Wait(tb testing.TB) string {
+	tb.Helper()
+	<-b.done
+	if b.err != nil {
+		tb.Fatalf("plugintest: %v", b.err)
+	}
+	return b.path
+}
+
+// Root is the repository root, for builders that run a compiler there.
+func Root() (string, error) { return repoRoot() }
 
 // compile runs go build for dir inside the module that contains it.
 func compile(dir, out string) (string, error) {

@@ -8,7 +8,7 @@ import (
 
 func TestBuildGzip(t *testing.T) {
 	var wg sync.WaitGroup
-	builds := make([]*build, 3)
+	builds := make([]*Job, 3)
 	for i := range builds {
 		wg.Go(func() { builds[i] = start("plugins/gzip") })
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/ppcmesh/mesh/host/plugin/testdata/hostile"
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
 )
 
 // slept records that slowstart has slept once in this instance.

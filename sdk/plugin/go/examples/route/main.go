@@ -5,8 +5,8 @@
 package main
 
 import (
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
-	"github.com/ppcmesh/mesh/sdk/go/route"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/route"
 )
 
 func init() { route.Register(handle) }

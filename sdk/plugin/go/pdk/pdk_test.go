@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ppcmesh/mesh/sdk/go/internal/fakehost"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/internal/fakehost"
 )
 
 func TestInputOutput(t *testing.T) {

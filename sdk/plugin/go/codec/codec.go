@@ -11,7 +11,7 @@
 //
 //	package main
 //
-//	import "github.com/ppcmesh/mesh/sdk/go/codec"
+//	import "github.com/ppcmesh/mesh/sdk/plugin/go/codec"
 //
 //	func init() {
 //		codec.Register(codec.Funcs{Encode: reverse, Decode: reverse})

@@ -2,7 +2,7 @@
 
 package pdk
 
-import "github.com/ppcmesh/mesh/sdk/go/internal/fakehost"
+import "github.com/ppcmesh/mesh/sdk/plugin/go/internal/fakehost"
 
 // Outside wasm the imports are served by the in-process fake host.
 

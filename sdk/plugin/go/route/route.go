@@ -6,7 +6,7 @@
 //
 //	package main
 //
-//	import "github.com/ppcmesh/mesh/sdk/go/route"
+//	import "github.com/ppcmesh/mesh/sdk/plugin/go/route"
 //
 //	func init() { route.Register(handle) }
 //
@@ -27,7 +27,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
 )
 
 // Request is one HTTP request or invoke (the host's plugin.RouteRequest).

@@ -3,7 +3,7 @@ package route
 import (
 	"testing"
 
-	"github.com/ppcmesh/mesh/sdk/go/internal/fakehost"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/internal/fakehost"
 )
 
 func TestServe(t *testing.T) {

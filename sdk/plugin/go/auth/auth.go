@@ -6,7 +6,7 @@
 //
 //	package main
 //
-//	import "github.com/ppcmesh/mesh/sdk/go/auth"
+//	import "github.com/ppcmesh/mesh/sdk/plugin/go/auth"
 //
 //	func init() { auth.Register(policy) }
 //
@@ -27,7 +27,7 @@ package auth
 import (
 	"errors"
 
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
 )
 
 // Request is one request's metadata, as the node saw it (the host's

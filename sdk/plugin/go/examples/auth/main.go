@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ppcmesh/mesh/sdk/go/auth"
-	"github.com/ppcmesh/mesh/sdk/go/pdk"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/auth"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/pdk"
 )
 
 func init() { auth.Register(policy) }

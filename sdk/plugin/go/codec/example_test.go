@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/ppcmesh/mesh/sdk/go/codec"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/codec"
 )
 
 // shift is a codec that adds a configurable amount to every byte (config

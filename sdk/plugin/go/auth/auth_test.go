@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/ppcmesh/mesh/sdk/go/internal/fakehost"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/internal/fakehost"
 )
 
 func TestServe(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/ppcmesh/mesh/sdk/go/codec"
+	"github.com/ppcmesh/mesh/sdk/plugin/go/codec"
 )
 
 // key is the byte every payload byte is XORed with (config "key", 0-255).

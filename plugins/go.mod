@@ -1,7 +1,0 @@
-module github.com/ppcmesh/mesh/plugins
-
-go 1.26
-
-require github.com/ppcmesh/mesh/sdk/go v0.0.0
-
-replace github.com/ppcmesh/mesh/sdk/go => ../sdk/go

@@ -1,3 +1,0 @@
-module github.com/ppcmesh/mesh/sdk/go
-
-go 1.26
