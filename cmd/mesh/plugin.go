@@ -52,6 +52,8 @@ Secrets a plugin needs (keys, tokens) go in a file, not on the command line:
 	cmd.AddCommand(pluginInstallCmd(c), pluginListCmd(c), pluginInspectCmd(c), pluginRemoveCmd(c),
 		pluginSwitchCmd(c, "enable", "Load an installed plugin and call it again"),
 		pluginSwitchCmd(c, "disable", "Stop calling a plugin, keeping it installed"))
+	cmd.AddCommand(pluginTestCmd())
+	cmd.AddCommand(pluginNewCmd())
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -81,9 +80,9 @@ func (r *Registry) decide(ctx context.Context, l *loaded, req AuthRequest) (Auth
 	if err != nil {
 		return AuthDecision{}, err
 	}
-	var d AuthDecision
-	if err := json.Unmarshal(out, &d); err != nil {
-		return AuthDecision{}, fmt.Errorf("its answer is not an auth decision (JSON {\"allow\": bool, ...}): %v", err)
+	d, err := decodeDecision(out)
+	if err != nil {
+		return AuthDecision{}, err
 	}
 	ttl := l.rec.Options.cacheTTL()
 	if d.TTLms != 0 {

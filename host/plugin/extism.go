@@ -3,7 +3,9 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
@@ -26,6 +28,7 @@ type extismModule struct {
 // host mounts each allow_paths directory itself (grantfs.go) and serves
 // http_request itself (granthttp.go).
 func (e *Engine) compileExtism(ctx context.Context, r Record, spec KindSpec, wasm []byte) (*extismModule, error) {
+	extismLogs.Do(func() { extism.SetLogLevel(extism.LogLevelTrace) })
 	o := r.Options
 	m := &extismModule{e: e, name: r.Name}
 	funcs, wasm, err := m.grantHosts(o.AllowHosts, wasm)
@@ -51,6 +54,24 @@ func (e *Engine) compileExtism(ctx context.Context, r Record, spec KindSpec, was
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	return m, nil
+}
+
+// extismLogs lets every guest log line through the Extism SDK, whose
+// global level drops them all by default; the node's logger filters them
+// by the level slogLevel gives each.
+var extismLogs sync.Once
+
+// slogLevel maps a PDK log level to the node's.
+func slogLevel(l extism.LogLevel) slog.Level {
+	switch l {
+	case extism.LogLevelTrace, extism.LogLevelDebug:
+		return slog.LevelDebug
+	case extism.LogLevelWarn:
+		return slog.LevelWarn
+	case extism.LogLevelError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // grantHosts prepares the HTTP grant: with allow_hosts, the module's
@@ -97,7 +118,7 @@ func (m *extismModule) instance(ctx context.Context) (instance, error) {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	log := m.e.log.With("plugin", m.name)
-	p.SetLogger(func(l extism.LogLevel, msg string) { log.Info(msg, "level", l.String()) })
+	p.SetLogger(func(l extism.LogLevel, msg string) { log.Log(ctx, slogLevel(l), msg) })
 	return extismInstance{p}, nil
 }
 

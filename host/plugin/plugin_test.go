@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,14 @@ import (
 // open builds the Go guest in dir and loads it as kind k.
 func open(tb testing.TB, dir string, k Kind, config map[string]string, o Options) *loaded {
 	tb.Helper()
-	wasm, err := os.ReadFile(plugintest.Build(tb, dir))
+	return openFile(tb, plugintest.Build(tb, dir), k, config, o)
+}
+
+// openFile loads the module at path (built by any kit) as kind k, in an
+// engine of its own, as a node loads it: the same pool, deadline and cap.
+func openFile(tb testing.TB, path string, k Kind, config map[string]string, o Options) *loaded {
+	tb.Helper()
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -28,7 +36,7 @@ func open(tb testing.TB, dir string, k Kind, config map[string]string, o Options
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l, err := e.load(context.Background(), Record{Name: strings.ReplaceAll(dir, "/", "-"), Kind: k, Config: config, Options: o}, wasm)
+	l, err := e.load(context.Background(), Record{Name: strings.TrimSuffix(filepath.Base(path), ".wasm"), Kind: k, Config: config, Options: o}, wasm)
 	if err != nil {
 		tb.Fatal(err)
 	}

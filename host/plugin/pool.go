@@ -57,12 +57,19 @@ func (p *pool) do(ctx context.Context, timeout time.Duration, fn string, input [
 	}
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	in, err := p.get(wait, ctx)
-	if err != nil {
-		return nil, err
+	call := wait // with an idle instance at hand, the call has the whole timeout
+	var in instance
+	select {
+	case in = <-p.idle:
+	default:
+		var err error
+		if in, err = p.get(wait, ctx); err != nil {
+			return nil, err
+		}
+		var cancelCall context.CancelFunc
+		call, cancelCall = context.WithTimeout(ctx, timeout)
+		defer cancelCall()
 	}
-	call, cancelCall := context.WithTimeout(ctx, timeout)
-	defer cancelCall()
 	out, err := in.call(call, fn, input)
 	if err != nil && call.Err() != nil {
 		err = fmt.Errorf("%w: %w", call.Err(), err)

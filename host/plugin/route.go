@@ -38,11 +38,7 @@ func (r *Registry) Handle(ctx context.Context, name string, req RouteRequest) (R
 	out, err := run(ctx, func() (*loaded, error) { return r.get(name, Route) }, ExportHandle, in)
 	var resp RouteResponse
 	if err == nil {
-		if err = json.Unmarshal(out, &resp); err != nil {
-			err = fmt.Errorf("answered something that is not a route response: %v", err)
-		} else {
-			err = checkRouteResponse(name, resp)
-		}
+		resp, err = decodeRouteResponse(name, out)
 	}
 	if err != nil {
 		return RouteResponse{}, r.failure(ptp.SystemError, name, "route handler "+name, err)

@@ -1,5 +1,10 @@
 package plugin
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // The JSON documents the Extism kinds exchange with the host. The Go SDK
 // (sdk/plugin/go) declares the same shapes for guests; wit/ABI.md documents them.
 
@@ -52,4 +57,26 @@ type RouteResponse struct {
 	Headers map[string]string `json:"headers,omitempty"` // respond: reply headers; forward: headers to add
 	Body    []byte            `json:"body,omitempty"`    // respond: reply body (base64 in JSON)
 	Target  string            `json:"target,omitempty"`  // forward: "http://host:port" of a local upstream, or "node:<id>" of a partner
+}
+
+// decodeDecision reads an auth policy's answer.
+func decodeDecision(out []byte) (AuthDecision, error) {
+	var d AuthDecision
+	if err := json.Unmarshal(out, &d); err != nil {
+		return AuthDecision{}, fmt.Errorf("answered something that is not an auth decision (JSON {\"allow\": bool, ...}): %v", err)
+	}
+	return d, nil
+}
+
+// decodeRouteResponse reads route handler name's answer and checks it names
+// an action the node can take.
+func decodeRouteResponse(name string, out []byte) (RouteResponse, error) {
+	var resp RouteResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return RouteResponse{}, fmt.Errorf("route handler %s answered something that is not a route response: %v", name, err)
+	}
+	if err := checkRouteResponse(name, resp); err != nil {
+		return RouteResponse{}, err
+	}
+	return resp, nil
 }

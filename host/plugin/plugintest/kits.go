@@ -36,11 +36,18 @@ func LangOf(tb testing.TB, name string) Lang {
 // this kit's toolchain, once per process, and returns the .wasm path.
 func (l Lang) Build(tb testing.TB, dir string) string {
 	tb.Helper()
-	return Once(l.Name+":"+dir, dir, l.build).Wait(tb)
+	return l.Start(dir).Wait(tb)
 }
 
-// Example builds the kit's example of kind ("codec", "auth" or "route").
+// Start starts building the plugin in dir, or returns the build under way.
+func (l Lang) Start(dir string) *Job { return Once(l.Name+":"+dir, dir, l.build) }
+
+// ExampleDir is the folder of the kit's example of kind ("codec", "auth"
+// or "route").
+func (l Lang) ExampleDir(kind string) string { return fmt.Sprintf("%s/examples/%s", l.Dir, kind) }
+
+// Example builds the kit's example of kind.
 func (l Lang) Example(tb testing.TB, kind string) string {
 	tb.Helper()
-	return l.Build(tb, fmt.Sprintf("%s/examples/%s", l.Dir, kind))
+	return l.Build(tb, l.ExampleDir(kind))
 }

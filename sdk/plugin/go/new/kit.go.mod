@@ -1,0 +1,3 @@
+module github.com/ppcmesh/mesh
+
+go 1.26
