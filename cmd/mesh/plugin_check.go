@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -109,6 +110,9 @@ func runPluginTest(ctx context.Context, w io.Writer, file string, in *installFla
 	if err != nil {
 		return err
 	}
+	if r.note != "" {
+		fmt.Fprintf(w, "\n%s", r.note)
+	}
 	fmt.Fprintf(w, "\nok: %d calls, every check passed\n", r.calls)
 	return nil
 }
@@ -118,6 +122,7 @@ type trialRun struct {
 	t     *plugin.Trial
 	tw    io.Writer
 	calls int
+	note  string // said after the table, when the calls passed but proved little
 }
 
 // row prints one call.
@@ -309,6 +314,12 @@ func (r *trialRun) route(ctx context.Context, extra []byte, prefixes []string) e
 			return fmt.Errorf("--input: not a RouteRequest JSON (see wit/ABI.md): %w", err)
 		}
 	}
+	answered := false
+	defer func() {
+		if !answered && len(reqs) > 0 {
+			r.note = "note: every request got next, so nothing the handler answers was checked: give --prefix the paths it serves, or --input requests"
+		}
+	}()
 	for _, q := range reqs {
 		in, _ := json.Marshal(q)
 		name := q.Method + " " + q.Path
@@ -324,6 +335,7 @@ func (r *trialRun) route(ctx context.Context, extra []byte, prefixes []string) e
 		}
 		out, _ := json.Marshal(resp)
 		r.row(plugin.ExportHandle, name, len(in), len(out), took, routeAction(resp))
+		answered = answered || resp.Action != plugin.ActionNext
 	}
 	return nil
 }
@@ -356,7 +368,13 @@ func cmpStatus(s int) int {
 func readJSONs[T any](b []byte, out *[]T) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '[' {
-		return json.Unmarshal(b, out)
+		if err := json.Unmarshal(b, out); err != nil {
+			return err
+		}
+		if len(*out) == 0 {
+			return errors.New("an empty array: no requests to try")
+		}
+		return nil
 	}
 	var one T
 	if err := json.Unmarshal(b, &one); err != nil {

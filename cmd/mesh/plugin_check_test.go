@@ -150,6 +150,10 @@ func TestPluginTestPasses(t *testing.T) {
 			if want := "\nok: " + strconv.Itoa(len(c.rows)) + " calls, every check passed\n"; !strings.HasSuffix(out, want) {
 				t.Errorf("output does not end with %q:\n%s", want, out)
 			}
+			// A handler that passed only by answering next is told so.
+			if note := strings.Contains(out, "note: every request got next"); note != (c.name == "route-root") {
+				t.Errorf("the all-next note shown %v:\n%s", note, out)
+			}
 		})
 	}
 }

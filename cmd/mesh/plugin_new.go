@@ -89,8 +89,7 @@ func printNew(w io.Writer, dir string, p kits.Project, written []string) {
 		fmt.Fprintf(w, "  %s\n", filepath.Join(dir, filepath.FromSlash(line)))
 	}
 	wasm := p.Name + ".wasm"
-	fmt.Fprintf(w, "next:\n  cd %s && ./build.sh . %s && mesh plugin test %s --kind %s && %s\n",
-		shellQuote(dir), wasm, wasm, p.Kind, p.Install())
+	fmt.Fprintf(w, "next:\n  cd %s && ./build.sh . %s && %s && %s\n", shellQuote(dir), wasm, p.Test(), p.Install())
 }
 
 // listing lists the files at the top of the project one a line, and each

@@ -64,11 +64,12 @@ func newAndBuild(t *testing.T, name, kind, lang string) (dir, next string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	install := "mesh plugin install " + name + ".wasm --kind " + kind
+	flags := " --kind " + kind
 	if kind == "route" {
-		install += " --prefix /hello" // a handler is called only under its prefixes
+		flags += " --prefix /hello" // a handler is called only under its prefixes
 	}
-	next = "cd " + dir + " && ./build.sh . " + name + ".wasm && mesh plugin test " + name + ".wasm --kind " + kind + " && " + install + "\n"
+	install := "mesh plugin install " + name + ".wasm" + flags
+	next = "cd " + dir + " && ./build.sh . " + name + ".wasm && mesh plugin test " + name + ".wasm" + flags + " && " + install + "\n"
 	if !strings.HasPrefix(out, "created "+kind+" plugin "+name+" ("+lang+") in "+dir+":\n") ||
 		!strings.Contains(out, filepath.Join(dir, "build.sh")+"\n") || !strings.HasSuffix(out, "next:\n  "+next) {
 		t.Fatalf("mesh plugin new said:\n%s", out)
@@ -82,8 +83,9 @@ func newAndBuild(t *testing.T, name, kind, lang string) (dir, next string) {
 	if err != nil || !bytes.Contains(readme, []byte(install)) {
 		t.Fatalf("README.md does not say how to install: %v\n%s", err, readme)
 	}
-	runOffline(t, dir, nil, "./build.sh", ".", name+".wasm")
-	runOffline(t, dir, nil, meshBin, "plugin", "test", name+".wasm", "--kind", kind)
+	// The project's own test script: its build.sh, then mesh plugin test
+	// with the kind's flags.
+	runOffline(t, dir, []string{"MESH=" + meshBin}, "./test.sh")
 	return dir, next
 }
 

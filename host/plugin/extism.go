@@ -28,7 +28,7 @@ type extismModule struct {
 // host mounts each allow_paths directory itself (grantfs.go) and serves
 // http_request itself (granthttp.go).
 func (e *Engine) compileExtism(ctx context.Context, r Record, spec KindSpec, wasm []byte) (*extismModule, error) {
-	extismLogs.Do(func() { extism.SetLogLevel(extism.LogLevelTrace) })
+	extismLogs.Do(func() { extism.SetLogLevel(extism.LogLevelInfo) })
 	o := r.Options
 	m := &extismModule{e: e, name: r.Name}
 	funcs, wasm, err := m.grantHosts(o.AllowHosts, wasm)
@@ -56,16 +56,17 @@ func (e *Engine) compileExtism(ctx context.Context, r Record, spec KindSpec, was
 	return m, nil
 }
 
-// extismLogs lets every guest log line through the Extism SDK, whose
-// global level drops them all by default; the node's logger filters them
-// by the level slogLevel gives each.
+// extismLogs lets guest log lines at info and above through the Extism
+// SDK, whose global level drops them all by default; the node's logger
+// filters them by the level slogLevel gives each. Debug and trace stay
+// off: the SDK logs its own chatter at those levels ("Calling function",
+// "WASI runtime detected", some of it to stderr before a logger is set),
+// and a guest's debug lines cannot be told apart from it.
 var extismLogs sync.Once
 
 // slogLevel maps a PDK log level to the node's.
 func slogLevel(l extism.LogLevel) slog.Level {
 	switch l {
-	case extism.LogLevelTrace, extism.LogLevelDebug:
-		return slog.LevelDebug
 	case extism.LogLevelWarn:
 		return slog.LevelWarn
 	case extism.LogLevelError:

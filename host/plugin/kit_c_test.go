@@ -3,23 +3,14 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	extism "github.com/extism/go-sdk"
 	"github.com/ppcmesh/mesh/host/plugin/plugintest"
-	"github.com/tetratelabs/wazero"
 )
 
 // The C kit (sdk/plugin/c): its export names, its three examples in the
@@ -32,87 +23,19 @@ func TestCKitExports(t *testing.T) {
 	assertKitExports(t, "c", kitExports(src, regexp.MustCompile(`MESH_EXPORT\("(\w+)"\)`)))
 }
 
-// cLogLines is a slog handler that keeps the messages it is given.
-type cLogLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *cLogLines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *cLogLines) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, r.Level.String()+" "+r.Message)
-	return nil
-}
-func (l *cLogLines) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *cLogLines) WithGroup(string) slog.Handler      { return l }
-
-// has reports whether some kept line contains s.
-func (l *cLogLines) has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.lines, func(x string) bool { return strings.Contains(x, s) })
-}
-
-// cLoad loads the module at path as kind k in an engine of its own that
-// logs to log (nil: nowhere), as a node loads it.
-func cLoad(tb testing.TB, path string, k Kind, config map[string]string, o Options, log *slog.Logger) (*loaded, error) {
+// cMustLoad loads the module at path as kind k with one instance,
+// failing tb on error.
+func cMustLoad(tb testing.TB, path string, k Kind, config map[string]string) *loaded {
 	tb.Helper()
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := NewEngine(cacheDir(tb), log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := e.load(context.Background(), Record{Name: "c-" + string(k), Kind: k, Config: config, Options: o}, wasm)
-	if err != nil {
-		e.Close(context.Background())
-		return nil, err
-	}
-	tb.Cleanup(func() { l.pool.retire(context.Background()); e.Close(context.Background()) })
-	return l, nil
-}
-
-// cMustLoad is loadC failing tb on error.
-func cMustLoad(tb testing.TB, path string, k Kind, config map[string]string, log *slog.Logger) *loaded {
-	tb.Helper()
-	l, err := cLoad(tb, path, k, config, Options{Pool: 1}, log)
-	if err != nil {
-		tb.Fatalf("load %s: %v", path, err)
-	}
+	l, _ := openFile(tb, path, k, config, Options{Pool: 1})
 	return l
-}
-
-// cImports lists the module's imports as "module.name".
-func cImports(t *testing.T, path string) []string {
-	t.Helper()
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	m, err := rt.CompileModule(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range m.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		out = append(out, mod+"."+name)
-	}
-	return out
 }
 
 // cExtismImportsOnly fails t unless every import of the module at path is
 // one of extism:host/env.
 func cExtismImportsOnly(t *testing.T, path string) {
 	t.Helper()
-	im := cImports(t, path)
+	im, _ := wasmImports(t, path)
 	for _, x := range im {
 		if !strings.HasPrefix(x, "extism:host/env.") {
 			t.Errorf("%s imports %s (all: %v), want only extism:host/env", filepath.Base(path), x, im)
@@ -137,7 +60,7 @@ func TestCKitBadInput(t *testing.T) {
 		{Auth, ExportAuthorize, []string{`{"now":"1"}`, `{"now":tru}`, `{"caller":5,"now":--1}`}, `{"method":"push","x":{"y":[1,"\u00e9\"",{}]},"session":"s\ud83d\ude00","caller":"partner","source_node":"a","now":-12}`},
 		{Route, ExportHandle, []string{`{"body":"!!!!"}`, `{"headers":{"a":nul}}`}, `{"method":"GET","path":"/hello","headers":{"a":"\"b\\"},"body":"aGVsbG8=","q":[true,false,null,1e5]}`},
 	} {
-		l := cMustLoad(t, plugintest.LangOf(t, "c").Example(t, string(c.kind)), c.kind, nil, nil)
+		l := cMustLoad(t, plugintest.LangOf(t, "c").Example(t, string(c.kind)), c.kind, nil)
 		bad := append([]string{"", "nope", "[]", `{"method":1e}`, `{"x":1.}`, `{"x":-}`, `{"x":[1,]}`, `{"x":nulx}`, `{"x":fals}`, "\x00\xff"}, c.extra...)
 		for i := 1; i < len(c.doc); i++ {
 			bad = append(bad, c.doc[:i])
@@ -154,42 +77,22 @@ func TestCKitBadInput(t *testing.T) {
 	}
 }
 
-// cXor is in XOR k.
-func cXor(in []byte, k byte) []byte {
-	out := make([]byte, len(in))
-	for i, b := range in {
-		out[i] = b ^ k
-	}
-	return out
-}
-
 // TestCKitCodec: the xor example XORs with its key (default 0x5a) both ways,
 // returns empty for empty and the input for key 0, reads every key as Go's
 // strconv.ParseUint(s, 0, 8) does and refuses the rest with the Go
 // example's exact message; it imports nothing.
 func TestCKitCodec(t *testing.T) {
 	path := plugintest.LangOf(t, "c").Example(t, "codec")
-	if im := cImports(t, path); len(im) != 0 {
+	if im, _ := wasmImports(t, path); len(im) != 0 {
 		t.Errorf("the xor codec imports %v, want nothing", im)
 	}
 	ctx := context.Background()
-	big := make([]byte, 1<<20)
-	rand.Read(big)
+	big := randomBytes(1 << 20)
 	keys := []string{"", "0", "90", "0x5a", "0X5A", "255", "017", "0b101", "0o17", "1_0", "0x_5a", "00",
 		"256", "-1", "+1", "0x", "0x100", "zz", "08", "1__0", "_1", "1_", "0_", " 1", `a"b\c`, "é", "\x01\n"}
 	for _, key := range keys {
-		cfg := map[string]string{"key": key}
-		l, err := cLoad(t, path, Codec, cfg, Options{Pool: 1}, nil)
-		k, perr := strconv.ParseUint(key, 0, 8)
-		if perr != nil {
-			want := fmt.Sprintf("xor: key must be a byte (0-255), got %q", key)
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("key %q: load error %v, want one containing %s", key, err, want)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("key %q: %v", key, err)
+		l, k := loadXorKey(t, path, key)
+		if l == nil {
 			continue
 		}
 		for _, in := range [][]byte{[]byte("hello, mesh"), {}, big} {
@@ -198,34 +101,23 @@ func TestCKitCodec(t *testing.T) {
 				if err != nil {
 					t.Fatalf("key %q: %s: %v", key, fn, err)
 				}
-				if !bytes.Equal(out, cXor(in, byte(k))) {
+				if !bytes.Equal(out, xorRef(in, k)) {
 					t.Errorf("key %q: %s of %d bytes: wrong output (%.16x…)", key, fn, len(in), out)
 				}
 			}
 		}
 	}
-	l := cMustLoad(t, path, Codec, nil, nil)
-	if out, _ := l.call(ctx, ExportEncode, []byte("ab")); !bytes.Equal(out, cXor([]byte("ab"), 0x5a)) {
+	l := cMustLoad(t, path, Codec, nil)
+	if out, _ := l.call(ctx, ExportEncode, []byte("ab")); !bytes.Equal(out, xorRef([]byte("ab"), 0x5a)) {
 		t.Errorf("no config: encode gives %q, want the default key 0x5a", out)
 	}
 }
 
-// cInstanceMemory is the memory size of the idle instance of l (pool 1).
-func cInstanceMemory(t *testing.T, l *loaded) uint32 {
-	t.Helper()
-	in, err := l.pool.get(context.Background(), context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.pool.put(context.Background(), in, true)
-	return in.(*rawInstance).mem.Size()
-}
-
-// TestCKitCodecMemory: 10,000 calls of 1 MiB leave the memory as it was
+// TestCKitCodecMemory: leakCalls calls of 1 MiB leave the memory as it was
 // after the first ten (the allocator is reset at each call), and 129 MiB
 // payloads go through, in place and through mesh_output.
 func TestCKitCodecMemory(t *testing.T) {
-	l := cMustLoad(t, plugintest.LangOf(t, "c").Example(t, "codec"), Codec, nil, nil)
+	l, _ := openFile(t, plugintest.LangOf(t, "c").Example(t, "codec"), Codec, nil, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	in := payload(1 << 20)
 	ctx := context.Background()
 	call := func(n int) {
@@ -236,23 +128,20 @@ func TestCKitCodecMemory(t *testing.T) {
 		}
 	}
 	call(10)
-	before := cInstanceMemory(t, l)
-	call(10000)
-	if after := cInstanceMemory(t, l); after != before {
-		t.Errorf("memory grew from %d to %d bytes over 10,000 calls of 1 MiB", before, after)
+	before := instanceMemory(t, l)
+	call(leakCalls)
+	if after := instanceMemory(t, l); after != before {
+		t.Errorf("memory grew from %d to %d bytes over %d calls of 1 MiB", before, after, leakCalls)
 	}
 
 	// 129 MiB in place (the xor example) under the default 256 MiB cap, and
 	// copied through mesh_output (the probe: input + output) under 320 MiB.
 	huge := payload(129 << 20)
 	out, err := l.call(ctx, ExportEncode, huge)
-	if err != nil || !bytes.Equal(out, cXor(huge, 0x5a)) {
+	if err != nil || !bytes.Equal(out, xorRef(huge, 0x5a)) {
 		t.Errorf("xor of 129 MiB: %v, %d bytes", err, len(out))
 	}
-	p, err := cLoad(t, cProbe(t, "codec"), Codec, map[string]string{"say": "", "x": "", "z": ""}, Options{Pool: 1, MaxMemoryMB: 320}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := openFile(t, cProbe(t, "codec"), Codec, map[string]string{"say": "", "x": "", "z": ""}, Options{Pool: 1, MaxMemoryMB: 320, TimeoutMs: hugeTimeoutMs})
 	out, err = p.call(ctx, ExportEncode, huge)
 	if err != nil || !bytes.Equal(out, huge) {
 		t.Errorf("a 129 MiB copy through mesh_output: %v, %d bytes", err, len(out))
@@ -263,11 +152,11 @@ func TestCKitCodecMemory(t *testing.T) {
 // random_get) and mesh_configure's JSON parsing with escapes.
 func TestCKitCodecProbe(t *testing.T) {
 	path := cProbe(t, "codec")
-	if im := cImports(t, path); !slices.Equal(im, []string{"wasi_snapshot_preview1.random_get"}) {
+	if im, _ := wasmImports(t, path); !slices.Equal(im, []string{"wasi_snapshot_preview1.random_get"}) {
 		t.Errorf("the probe codec imports %v, want only wasi_snapshot_preview1.random_get", im)
 	}
 	cfg := map[string]string{"x": "1", "say": "tab\t \"quoted\" é \U0001F600 \x01 \\ /", "z": ""}
-	l := cMustLoad(t, path, Codec, cfg, nil)
+	l := cMustLoad(t, path, Codec, cfg)
 	ctx := context.Background()
 	_, err := l.call(ctx, ExportDecode, []byte("abc"))
 	if want := "probe: said " + cfg["say"] + "|"; err == nil || err.Error() != want {
@@ -281,23 +170,9 @@ func TestCKitCodecProbe(t *testing.T) {
 	if len(a) != 64 || len(b) != 64 || bytes.Equal(a[:32], b[:32]) || bytes.Equal(a[32:], b[32:]) {
 		t.Errorf("mesh_random gave %x then %x, want 64 fresh random bytes each", a, b)
 	}
-	if _, err := cLoad(t, path, Codec, map[string]string{"refuse": "yes"}, Options{Pool: 1}, nil); err == nil || !strings.Contains(err.Error(), "probe: refused yes") {
+	if _, _, err := loadFile(t, path, Codec, map[string]string{"refuse": "yes"}, Options{Pool: 1}); err == nil || !strings.Contains(err.Error(), "probe: refused yes") {
 		t.Errorf("a refusing configure loaded (%v)", err)
 	}
-}
-
-// cAuthorize calls the auth plugin l with the JSON document in.
-func cAuthorize(t *testing.T, l *loaded, in string) (AuthDecision, string) {
-	t.Helper()
-	out, err := l.call(context.Background(), ExportAuthorize, []byte(in))
-	if err != nil {
-		t.Fatalf("authorize %.200s: %v", in, err)
-	}
-	var d AuthDecision
-	if err := json.Unmarshal(out, &d); err != nil {
-		t.Fatalf("authorize %.200s: output %.200q is not an AuthDecision: %v", in, out, err)
-	}
-	return d, string(out)
 }
 
 // TestCKitAuth: the allowlist example admits containers and listed
@@ -306,14 +181,9 @@ func cAuthorize(t *testing.T, l *loaded, in string) (AuthDecision, string) {
 func TestCKitAuth(t *testing.T) {
 	path := plugintest.LangOf(t, "c").Example(t, "auth")
 	cExtismImportsOnly(t, path)
-	// The Extism SDK drops guest log lines unless a global level is set;
-	// the engine does not set one (yet), so the test does.
-	extism.SetLogLevel(extism.LogLevelInfo)
-	log := &cLogLines{}
-	l := cMustLoad(t, path, Auth, map[string]string{"nodes": "node-b,node-c"}, slog.New(log))
+	l, log := openFile(t, path, Auth, map[string]string{"nodes": "node-b,node-c"}, Options{Pool: 1})
 	req := func(caller, source string) string {
-		b, _ := json.Marshal(AuthRequest{Method: "push", Session: "s", Caller: caller, SourceNode: source, Now: 1767225600})
-		return string(b)
+		return string(mustJSON(t, AuthRequest{Method: "push", Session: "s", Caller: caller, SourceNode: source, Now: 1767225600}))
 	}
 	for _, c := range []struct {
 		in    string
@@ -328,49 +198,35 @@ func TestCKitAuth(t *testing.T) {
 		{`{"unknown":{"a":[1,2,{"b":"}"}],"c":null},"caller" : "partner" , "x":-1.5e3,"source_node":"node-c","t":true}`, true},
 		{`{"caller":"part\u006eer","source_node":"node-\"é\ud83d\ude00\\\/"}`, false},
 	} {
-		d, out := cAuthorize(t, l, c.in)
+		d, out := kitAuthorize(t, l, []byte(c.in))
 		if d.Allow != c.allow {
 			t.Errorf("%s: allow %v, want %v (%s)", c.in, d.Allow, c.allow, out)
 		}
-		if c.allow && out != `{"allow":true}` {
+		if c.allow && string(out) != `{"allow":true}` {
 			t.Errorf("%s: output %s, want {\"allow\":true}", c.in, out)
 		}
 	}
 	src := "node-\"é\U0001F600\\/"
-	d, out := cAuthorize(t, l, `{"caller":"part\u006eer","source_node":"node-\"é\ud83d\ude00\\\/"}`)
+	d, out := kitAuthorize(t, l, []byte(`{"caller":"part\u006eer","source_node":"node-\"é\ud83d\ude00\\\/"}`))
 	if want := "node " + src + " is not on the allow-list"; d.Reason != want {
 		t.Errorf("reason %q, want %q (%s)", d.Reason, want, out)
 	}
 	if !log.has("refused partner " + src) {
-		t.Errorf("no log line %q in %q", "refused partner "+src, log.lines)
+		t.Errorf("no log line %q in:\n%s", "refused partner "+src, log)
 	}
 	long := strings.Repeat("n\u00e9\n", 1<<18)
-	b, _ := json.Marshal(AuthRequest{Caller: "partner", SourceNode: long, Token: strings.Repeat("t", 1<<20)})
-	if d, _ := cAuthorize(t, l, string(b)); d.Reason != "node "+long+" is not on the allow-list" {
+	b := mustJSON(t, AuthRequest{Caller: "partner", SourceNode: long, Token: strings.Repeat("t", 1<<20)})
+	if d, _ := kitAuthorize(t, l, b); d.Reason != "node "+long+" is not on the allow-list" {
 		t.Errorf("a 1 MiB source_node came back wrong (%d bytes of reason)", len(d.Reason))
 	}
 
-	unset := cMustLoad(t, path, Auth, nil, nil)
-	if d, _ := cAuthorize(t, unset, req("partner", "node-b")); d.Allow {
+	unset := cMustLoad(t, path, Auth, nil)
+	if d, _ := kitAuthorize(t, unset, []byte(req("partner", "node-b"))); d.Allow {
 		t.Errorf("without nodes a partner was admitted")
 	}
-	if d, _ := cAuthorize(t, unset, req("partner", "")); !d.Allow {
+	if d, _ := kitAuthorize(t, unset, []byte(req("partner", ""))); !d.Allow {
 		t.Errorf("without nodes a partner with no source node was refused; the Go example admits it (strings.Split gives [\"\"])")
 	}
-}
-
-// cHandle calls the route plugin l with req.
-func cHandle(t *testing.T, l *loaded, in []byte) (RouteResponse, string) {
-	t.Helper()
-	out, err := l.call(context.Background(), ExportHandle, in)
-	if err != nil {
-		t.Fatalf("handle %.200s: %v", in, err)
-	}
-	var r RouteResponse
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("handle %.200s: output %.200q is not a RouteResponse: %v", in, out, err)
-	}
-	return r, string(out)
 }
 
 // TestCKitRoute: the hello example answers GET /hello with its greeting,
@@ -379,30 +235,29 @@ func cHandle(t *testing.T, l *loaded, in []byte) (RouteResponse, string) {
 func TestCKitRoute(t *testing.T) {
 	path := plugintest.LangOf(t, "c").Example(t, "route")
 	cExtismImportsOnly(t, path)
-	l := cMustLoad(t, path, Route, nil, nil)
-	get := func(r RouteRequest) []byte { b, _ := json.Marshal(r); return b }
-	r, out := cHandle(t, l, get(RouteRequest{Method: "GET", Path: "/hello"}))
+	l := cMustLoad(t, path, Route, nil)
+	get := func(r RouteRequest) []byte { return mustJSON(t, r) }
+	r, out := kitHandle(t, l, get(RouteRequest{Method: "GET", Path: "/hello"}))
 	want := RouteResponse{Action: ActionRespond, Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: []byte("Hello from mesh\n")}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Errorf("GET /hello: %s, want %+v", out, want)
 	}
-	body := make([]byte, 1<<20)
-	rand.Read(body)
+	body := randomBytes(1 << 20)
 	in := get(RouteRequest{Method: "GET", Path: "/hello", Query: "a=1&b=%22", Body: body, Headers: map[string]string{"x-q": "\"\u2028\x01"}})
 	in = append([]byte(`{"zzz":[{"path":"/no"}],`), in[1:]...)
-	if r, out := cHandle(t, l, in); fmt.Sprint(r) != fmt.Sprint(want) {
+	if r, out := kitHandle(t, l, in); fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Errorf("GET /hello with a body and extras: %s", out)
 	}
-	if r, out := cHandle(t, l, []byte(`{"method":"G\u0045T","path":"\/hello"}`)); fmt.Sprint(r) != fmt.Sprint(want) {
+	if r, out := kitHandle(t, l, []byte(`{"method":"G\u0045T","path":"\/hello"}`)); fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Errorf("GET /hello written with escapes: %s", out)
 	}
 	for _, req := range []RouteRequest{{Method: "POST", Path: "/hello"}, {Method: "GET", Path: "/hello/"}, {Method: "GET", Path: "/hell"}, {Method: "get", Path: "/hello"}} {
-		if _, out := cHandle(t, l, get(req)); out != `{"action":"next"}` {
+		if _, out := kitHandle(t, l, get(req)); string(out) != `{"action":"next"}` {
 			t.Errorf("%s %s: %s, want {\"action\":\"next\"}", req.Method, req.Path, out)
 		}
 	}
-	named := cMustLoad(t, path, Route, map[string]string{"name": "Zoë \"n\"\t\x01"}, nil)
-	if r, out := cHandle(t, named, get(RouteRequest{Method: "GET", Path: "/hello"})); string(r.Body) != "Hello from Zoë \"n\"\t\x01\n" {
+	named := cMustLoad(t, path, Route, map[string]string{"name": "Zoë \"n\"\t\x01"})
+	if r, out := kitHandle(t, named, get(RouteRequest{Method: "GET", Path: "/hello"})); string(r.Body) != "Hello from Zoë \"n\"\t\x01\n" {
 		t.Errorf("GET /hello with a name: %s", out)
 	}
 }
@@ -410,13 +265,12 @@ func TestCKitRoute(t *testing.T) {
 // TestCKitProbeAuth: every AuthRequest field reaches the author as sent
 // and every AuthDecision field comes back as set (headers, ttl_ms).
 func TestCKitProbeAuth(t *testing.T) {
-	l := cMustLoad(t, cProbe(t, "auth"), Auth, nil, nil)
+	l := cMustLoad(t, cProbe(t, "auth"), Auth, nil)
 	odd := "q\"\\/\b\f\n\r\t\x01\x1f\x7f é \u2028 \U0001F600 <&>"
 	for _, now := range []int64{0, 1767225600, -5, 1 << 62} {
 		req := AuthRequest{Method: "push", Session: "s" + odd, Topic: "t", Path: "/p", SourceNode: "a", TargetNode: "b",
 			Token: odd, RemoteAddr: "10.0.0.7", TLSIdentity: "c", Caller: "partner", Now: now}
-		b, _ := json.Marshal(req)
-		d, out := cAuthorize(t, l, string(b))
+		d, out := kitAuthorize(t, l, mustJSON(t, req))
 		fields := strings.Join([]string{req.Method, req.Path, req.Session, req.Topic, req.SourceNode, req.TargetNode,
 			req.Token, req.RemoteAddr, req.TLSIdentity, req.Caller}, "|")
 		want := AuthDecision{Allow: true, Reason: fields, Headers: map[string]string{"x-token": odd, "x-e": ""}, TTLms: now}
@@ -430,15 +284,13 @@ func TestCKitProbeAuth(t *testing.T) {
 // body) reaches the author as sent and every RouteResponse field comes back
 // as set.
 func TestCKitProbeRoute(t *testing.T) {
-	l := cMustLoad(t, cProbe(t, "route"), Route, nil, nil)
+	l := cMustLoad(t, cProbe(t, "route"), Route, nil)
 	odd := "q\"\\/\b\f\n\r\t\x01\x1f\x7f é \u2028 \U0001F600"
 	for _, n := range []int{0, 1, 2, 3, 4, 1 << 20} {
-		body := make([]byte, n)
-		rand.Read(body)
+		body := randomBytes(n)
 		req := RouteRequest{Method: "PUT", Path: "/p" + odd, Query: "a=" + odd, Body: body, RemoteAddr: "10.0.0.7", TLSIdentity: "node-b",
 			Headers: map[string]string{"x-a": odd, "x-b": "", "content-type": "x"}}
-		b, _ := json.Marshal(req)
-		r, out := cHandle(t, l, b)
+		r, out := kitHandle(t, l, mustJSON(t, req))
 		h := map[string]string{"x-method": req.Method, "x-path": req.Path, "x-query": req.Query, "x-remote": req.RemoteAddr, "x-tls": req.TLSIdentity}
 		for k, v := range req.Headers {
 			h["echo-"+k] = v
@@ -450,18 +302,6 @@ func TestCKitProbeRoute(t *testing.T) {
 	}
 	if _, err := l.call(context.Background(), ExportHandle, []byte(`{"method":"FAIL"}`)); err == nil || !strings.Contains(err.Error(), "probe: failing as asked") {
 		t.Errorf("a failing route_handle gave %v, want its message", err)
-	}
-}
-
-// BenchmarkCKitCodec is the per-call cost of the C xor codec: key 0 is the
-// identity call (the input returned as is), key 0x5a XORs every byte.
-func BenchmarkCKitCodec(b *testing.B) {
-	path := plugintest.LangOf(b, "c").Example(b, "codec")
-	for _, key := range []string{"0", "0x5a"} {
-		l := cMustLoad(b, path, Codec, map[string]string{"key": key}, nil)
-		for _, size := range benchSizes {
-			benchCall(b, fmt.Sprintf("key=%s/%dKiB", key, size>>10), l, ExportEncode, payload(size), size)
-		}
 	}
 }
 
@@ -549,22 +389,9 @@ int route_handle(const mesh_route_request *r, mesh_route_response *resp) {
 `,
 }
 
-// cProbe builds the probe plugin of kind with the kit's build.sh into a
-// temporary directory of tb and returns its path.
+// cProbe builds the probe plugin of kind with the kit's build.sh and
+// returns its path.
 func cProbe(tb testing.TB, kind string) string {
 	tb.Helper()
-	root, err := plugintest.Root()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "probe.c"), []byte(cProbeSources[kind]), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	path := filepath.Join(dir, "probe.wasm")
-	cmd := exec.Command("sh", filepath.Join(root, "sdk/plugin/c/build.sh"), dir, path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build the %s probe: %v\n%s", kind, err, out)
-	}
-	return path
+	return buildSource(tb, "c", "probe.c", cProbeSources[kind])
 }

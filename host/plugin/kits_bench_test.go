@@ -32,10 +32,10 @@ func BenchmarkKits(b *testing.B) {
 		benchNative(b, fmt.Sprintf("codec/xor/native/%dKiB", size>>10), size, func() { nativeXor(in, 0x5a) })
 	}
 	for _, l := range plugintest.Langs {
-		identity := openFile(b, l.Example(b, "codec"), Codec, map[string]string{"key": "0"}, Options{})
-		xor := openFile(b, l.Example(b, "codec"), Codec, map[string]string{"key": "0x5a"}, Options{})
-		auth := openFile(b, l.Example(b, "auth"), Auth, map[string]string{"nodes": "node-b"}, Options{})
-		route := openFile(b, l.Example(b, "route"), Route, nil, Options{Prefixes: []string{"/hello"}})
+		identity, _ := openFile(b, l.Example(b, "codec"), Codec, map[string]string{"key": "0"}, Options{})
+		xor, _ := openFile(b, l.Example(b, "codec"), Codec, map[string]string{"key": "0x5a"}, Options{})
+		auth, _ := openFile(b, l.Example(b, "auth"), Auth, map[string]string{"nodes": "node-b"}, Options{})
+		route, _ := openFile(b, l.Example(b, "route"), Route, nil, Options{Prefixes: []string{"/hello"}})
 		for _, size := range benchSizes {
 			in, kib := payload(size), size>>10
 			benchCall(b, fmt.Sprintf("codec/identity/%s/%dKiB", l.Name, kib), identity, ExportEncode, in, size)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,29 +17,10 @@ import (
 	"github.com/ppcmesh/mesh/host/plugin/plugintest"
 )
 
-// open builds the Go guest in dir and loads it as kind k.
+// open builds the Go guest in dir and loads it as kind k (see openFile).
 func open(tb testing.TB, dir string, k Kind, config map[string]string, o Options) *loaded {
 	tb.Helper()
-	return openFile(tb, plugintest.Build(tb, dir), k, config, o)
-}
-
-// openFile loads the module at path (built by any kit) as kind k, in an
-// engine of its own, as a node loads it: the same pool, deadline and cap.
-func openFile(tb testing.TB, path string, k Kind, config map[string]string, o Options) *loaded {
-	tb.Helper()
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := NewEngine(cacheDir(tb), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := e.load(context.Background(), Record{Name: strings.TrimSuffix(filepath.Base(path), ".wasm"), Kind: k, Config: config, Options: o}, wasm)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.pool.retire(context.Background()); e.Close(context.Background()) })
+	l, _ := openFile(tb, plugintest.Build(tb, dir), k, config, o)
 	return l
 }
 

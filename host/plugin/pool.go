@@ -102,6 +102,9 @@ func (p *pool) get(wait, ctx context.Context) (instance, error) {
 		in, err := p.mod.instance(build)
 		if err != nil {
 			<-p.slots
+			if build.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("starting an instance took over %s (does its _initialize or mesh_configure finish?): %w", instanceTimeout, err)
+			}
 			return nil, err
 		}
 		p.made.Add(1)

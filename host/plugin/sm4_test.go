@@ -294,32 +294,12 @@ func TestSM4NativeC(t *testing.T) {
 	}
 }
 
-// sm4Wasm builds plugins/sm4 with the C kit, once per process.
-func sm4Wasm(tb testing.TB) []byte {
-	tb.Helper()
-	wasm, err := os.ReadFile(plugintest.LangOf(tb, "c").Build(tb, "plugins/sm4"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wasm
-}
-
-// loadSM4 loads the SM4 codec with config, as the node does, or returns
-// the load's error.
+// loadSM4 loads the SM4 codec (plugins/sm4 built with the C kit, once
+// per process) with config, as the node does, or returns the load's error.
 func loadSM4(tb testing.TB, config map[string]string, o Options) (*loaded, error) {
 	tb.Helper()
-	wasm := sm4Wasm(tb)
-	e, err := NewEngine(cacheDir(tb), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { e.Close(context.Background()) })
-	l, err := e.load(context.Background(), Record{Name: "sm4", Kind: Codec, Config: config, Options: o}, wasm)
-	if err != nil {
-		return nil, err
-	}
-	tb.Cleanup(func() { l.pool.retire(context.Background()) })
-	return l, nil
+	l, _, err := loadFile(tb, plugintest.LangOf(tb, "c").Build(tb, "plugins/sm4"), Codec, config, o)
+	return l, err
 }
 
 // openSM4 is loadSM4 that must succeed.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -62,8 +63,21 @@ type RouteResponse struct {
 // decodeDecision reads an auth policy's answer.
 func decodeDecision(out []byte) (AuthDecision, error) {
 	var d AuthDecision
-	if err := json.Unmarshal(out, &d); err != nil {
+	var fields map[string]json.RawMessage
+	err := json.Unmarshal(out, &fields) // an object (null decodes to a nil map)
+	if err == nil && fields == nil {
+		err = errors.New("null")
+	}
+	if err == nil {
+		err = json.Unmarshal(out, &d)
+	}
+	if err != nil {
 		return AuthDecision{}, fmt.Errorf("answered something that is not an auth decision (JSON {\"allow\": bool, ...}): %v", err)
+	}
+	// encoding/json matches names regardless of case: only "allow" itself
+	// admits.
+	if _, exact := fields["allow"]; d.Allow && !exact {
+		return AuthDecision{}, errors.New(`answered an auth decision without "allow" (names are case-sensitive)`)
 	}
 	return d, nil
 }

@@ -28,17 +28,24 @@ import (
 	"text/template"
 )
 
-// files are the kits. The patterns match files only where a kit may still
-// be empty (a folder with no files cannot be embedded, a pattern matching
-// nothing fails the build): the Go kit's packages; every kit's top-level
-// files (build.sh, README.md, the C header, the Rust module, package.json
-// and its lock file); its examples and its new/ folder; the AssemblyScript
-// kit's glue. Never a folder that is not named here, so no node_modules.
+// files are the kits, by explicit patterns so that nothing a build or an
+// editor leaves in a kit's folder (a .wasm, a Rust target/, node_modules)
+// is embedded: the Go kit's packages; every kit's build.sh and README.md,
+// the C header, the Rust module, the AssemblyScript package files and
+// glue; every kit's new/ folder and its examples' sources.
 //
 //go:embed go/codec/*.go go/auth/*.go go/route/*.go go/pdk/*.go go/internal/fakehost/*.go
-//go:embed */*.* */new/* */examples/*/*
-//go:embed assemblyscript/assembly
+//go:embed */build.sh */README.md */new/*
+//go:embed c/mesh_plugin.h rust/mesh_plugin.rs
+//go:embed assemblyscript/package.json assemblyscript/package-lock.json assemblyscript/assembly/*.ts
+//go:embed go/examples/*/*.go c/examples/*/*.c rust/examples/*/*.rs rust/examples/*/Cargo.toml assemblyscript/examples/*/*.ts
 var files embed.FS
+
+// testScript is every project's test.sh: build, then mesh plugin test with
+// the flags the kind's example needs.
+//
+//go:embed test.sh.tmpl
+var testScript string
 
 // ManifestFile is where a kit lists what a new project holds, relative to
 // the kit's folder.
@@ -167,17 +174,27 @@ type Project struct {
 	Lang string // a kit's language; see Langs
 }
 
-// Install is the command that installs the project's plugin on a node,
-// for its README and for what mesh plugin new prints: a route handler
-// needs the prefixes it serves, and every kit's route example answers
-// /hello.
-func (p Project) Install() string {
-	cmd := fmt.Sprintf("mesh plugin install %s.wasm --kind %s", p.Name, p.Kind)
+// flags are what mesh plugin test and install need besides the module: its
+// kind, and for a route handler the prefixes it serves (every kit's route
+// example answers /hello; tested under / alone, it would only ever say
+// next).
+func (p Project) flags() string {
+	f := "--kind " + p.Kind
 	if p.Kind == "route" {
-		cmd += " --prefix /hello"
+		f += " --prefix /hello"
 	}
-	return cmd
+	return f
 }
+
+// TestArgs are the arguments of mesh that test the project's plugin.
+func (p Project) TestArgs() string { return fmt.Sprintf("plugin test %s.wasm %s", p.Name, p.flags()) }
+
+// Test is the command that tests the project's plugin, for its README,
+// its test.sh and what mesh plugin new prints.
+func (p Project) Test() string { return "mesh " + p.TestArgs() }
+
+// Install is the command that installs the project's plugin on a node.
+func (p Project) Install() string { return fmt.Sprintf("mesh plugin install %s.wasm %s", p.Name, p.flags()) }
 
 // File is one file of a new project.
 type File struct {
@@ -230,7 +247,14 @@ func filesOf(fsys fs.FS, p Project) ([]File, error) {
 		}
 		out = append(out, fl...)
 	}
-	return out, nil
+	test, err := execute("test.sh", testScript, p)
+	if err != nil {
+		return nil, err
+	}
+	if n, dup := from["test.sh"]; dup {
+		return nil, fmt.Errorf("kit %s: %s:%d: test.sh is every project's own, not a kit's", p.Lang, ManifestFile, n)
+	}
+	return append(out, File{Path: "test.sh", Mode: modeOf("test.sh"), Data: test}), nil
 }
 
 // expand turns one manifest item into files.
@@ -281,17 +305,24 @@ func one(kit fs.FS, src, dest string, p Project) (File, error) {
 		return File{}, err
 	}
 	if strings.HasSuffix(src, ".tmpl") {
-		t, err := template.New(src).Option("missingkey=error").Parse(string(data))
-		if err != nil {
+		if data, err = execute(src, string(data), p); err != nil {
 			return File{}, err
 		}
-		var b bytes.Buffer
-		if err := t.Execute(&b, p); err != nil {
-			return File{}, err
-		}
-		data = b.Bytes()
 	}
 	return File{Path: dest, Mode: modeOf(dest), Data: data}, nil
+}
+
+// execute runs the template text (called name) for p.
+func execute(name, text string, p Project) ([]byte, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, p); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // modeOf is the mode a project file gets: scripts are executable.

@@ -80,6 +80,7 @@ func TestFiles(t *testing.T) {
 		{"src/tools/run.sh", 0o755, []byte("#!/bin/sh\n")},
 		{"README.md", 0o644, []byte("# my-codec: a codec in zz\n")},
 		{"build.sh", 0o755, []byte("#!/bin/sh\n")},
+		{"test.sh", 0o755, testSh(t, Project{Name: "my-codec", Kind: "codec", Lang: "zz"})},
 	}
 	if err != nil || !reflect.DeepEqual(fl, want) {
 		t.Fatalf("filesOf:\n%+v %v\nwant\n%+v", fl, err, want)
@@ -251,4 +252,35 @@ func goFiles(t *testing.T) map[string]bool {
 		}
 	}
 	return m
+}
+
+// testSh is the test.sh of p.
+func testSh(t *testing.T, p Project) []byte {
+	t.Helper()
+	b, err := execute("test.sh", testScript, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTestScript: every project's test.sh builds its module and tests it
+// with the flags its kind's example needs (a route handler under /hello,
+// else it would only ever answer next), and so do the commands printed.
+func TestTestScript(t *testing.T) {
+	for _, tc := range []struct {
+		p             Project
+		test, install string
+	}{
+		{Project{Name: "x", Kind: "codec", Lang: "c"}, "mesh plugin test x.wasm --kind codec", "mesh plugin install x.wasm --kind codec"},
+		{Project{Name: "hi", Kind: "route", Lang: "rust"}, "mesh plugin test hi.wasm --kind route --prefix /hello", "mesh plugin install hi.wasm --kind route --prefix /hello"},
+	} {
+		sh := string(testSh(t, tc.p))
+		if !strings.Contains(sh, "\n./build.sh . "+tc.p.Name+".wasm\n") || !strings.HasSuffix(sh, "\nexec \"${MESH:-mesh}\" "+strings.TrimPrefix(tc.test, "mesh ")+"\n") {
+			t.Errorf("test.sh of %+v:\n%s", tc.p, sh)
+		}
+		if tc.p.Test() != tc.test || tc.p.Install() != tc.install {
+			t.Errorf("%+v: Test %q, Install %q", tc.p, tc.p.Test(), tc.p.Install())
+		}
+	}
 }

@@ -3,23 +3,15 @@ package plugintest
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 )
-
-// asInstall runs npm ci in the AssemblyScript kit once per process when
-// its compiler is missing, so concurrent builds do not race to install it.
-var asInstall struct {
-	once sync.Once
-	err  error
-}
 
 // buildAssemblyScript builds the AssemblyScript plugin in dir (relative to
 // the repository root, with its entry file index.ts) into out by running
-// the kit's build.sh. When the kit's node_modules is missing (a clean
-// checkout) it installs the pinned compiler with npm ci first.
+// the kit's build.sh, which installs the pinned compiler with npm ci when
+// the kit's node_modules is missing (a clean checkout), once for builds
+// started together, in this process or others.
 func buildAssemblyScript(dir, out string) (string, error) {
 	root, err := Root()
 	if err != nil {
@@ -30,19 +22,6 @@ func buildAssemblyScript(dir, out string) (string, error) {
 		if _, err := exec.LookPath(tool); err != nil {
 			return "", fmt.Errorf("building %s: %s is not installed (Debian: apt-get install nodejs npm): %w", dir, tool, err)
 		}
-	}
-	asInstall.once.Do(func() {
-		if _, err := os.Stat(filepath.Join(kit, "node_modules", ".bin", "asc")); err == nil {
-			return
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = kit
-		if b, err := cmd.CombinedOutput(); err != nil {
-			asInstall.err = fmt.Errorf("npm ci in %s: %v\n%s", kit, err, b)
-		}
-	})
-	if asInstall.err != nil {
-		return "", asInstall.err
 	}
 	script := filepath.Join(kit, "build.sh")
 	cmd := exec.Command("sh", script, filepath.Join(root, filepath.FromSlash(dir)), out)

@@ -23,9 +23,18 @@ command -v node >/dev/null 2>&1 || fail "node is not installed: install Node.js 
 asc="$kit/node_modules/.bin/asc"
 if [ ! -x "$asc" ]; then
 	command -v npm >/dev/null 2>&1 || fail "npm is not installed (Debian: apt-get install npm), so the AssemblyScript compiler cannot be fetched; or run npm ci in $kit"
-	echo "build.sh: installing the AssemblyScript compiler (npm ci in $kit)" >&2
-	(cd "$kit" && npm ci --no-audit --no-fund --loglevel=error >&2) || fail "npm ci in $kit failed: run it by hand to see why (the compiler is the npm package assemblyscript)"
+	# Builds started together install once: the first takes the lock,
+	# the others wait for it and find the compiler there.
+	if command -v flock >/dev/null 2>&1; then
+		exec 9>"${TMPDIR:-/tmp}/mesh-as-npm-ci.lock"
+		flock 9
+	fi
+	if [ ! -x "$asc" ]; then
+		echo "build.sh: installing the AssemblyScript compiler (npm ci in $kit)" >&2
+		(cd "$kit" && npm ci --no-audit --no-fund --loglevel=error >&2) || fail "npm ci in $kit failed: run it by hand to see why (the compiler is the npm package assemblyscript)"
+	fi
 	[ -x "$asc" ] || fail "npm ci did not install $asc"
+	exec 9>&-
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mesh-as-build.XXXXXX")
