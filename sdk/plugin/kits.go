@@ -194,7 +194,9 @@ func (p Project) TestArgs() string { return fmt.Sprintf("plugin test %s.wasm %s"
 func (p Project) Test() string { return "mesh " + p.TestArgs() }
 
 // Install is the command that installs the project's plugin on a node.
-func (p Project) Install() string { return fmt.Sprintf("mesh plugin install %s.wasm %s", p.Name, p.flags()) }
+func (p Project) Install() string {
+	return fmt.Sprintf("mesh plugin install %s.wasm %s", p.Name, p.flags())
+}
 
 // File is one file of a new project.
 type File struct {
