@@ -20,6 +20,7 @@ type rawModule struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	config   []byte // the plugin's configuration as JSON, for mesh_configure
+	capBytes uint64 // the memory cap of an instance
 }
 
 func (e *Engine) compileRaw(ctx context.Context, r Record, wasm []byte) (*rawModule, error) {
@@ -34,7 +35,7 @@ func (e *Engine) compileRaw(ctx context.Context, r Record, wasm []byte) (*rawMod
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	cfg, _ := json.Marshal(orEmpty(r.Config))
-	return &rawModule{e: e, name: r.Name, rt: rt, compiled: c, config: cfg}, nil
+	return &rawModule{e: e, name: r.Name, rt: rt, compiled: c, config: cfg, capBytes: uint64(r.Options.maxMemoryMB()) << 20}, nil
 }
 
 func orEmpty(m map[string]string) map[string]string {
@@ -53,6 +54,7 @@ type rawInstance struct {
 	alloc api.Function
 	fns   map[string]api.Function
 	stack [2]uint64
+	cap   uint64 // the memory cap, bytes
 }
 
 // instance instantiates the module (running _initialize) and hands it its
@@ -62,7 +64,7 @@ func (m *rawModule) instance(ctx context.Context) (instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	in := &rawInstance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(ExportAlloc), fns: map[string]api.Function{}}
+	in := &rawInstance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(ExportAlloc), fns: map[string]api.Function{}, cap: m.capBytes}
 	if in.mem == nil {
 		mod.Close(ctx)
 		return nil, fmt.Errorf("module exports no memory")
@@ -93,7 +95,7 @@ func (in *rawInstance) call(ctx context.Context, fn string, input []byte) ([]byt
 	}
 	in.stack[0] = uint64(len(input))
 	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
-		return nil, fmt.Errorf("%s: %w", ExportAlloc, err)
+		return nil, fmt.Errorf("%s: %w", ExportAlloc, in.fault(ctx, err, len(input)))
 	}
 	ptr := uint32(in.stack[0])
 	if len(input) > 0 && !in.mem.Write(ptr, input) {
@@ -101,7 +103,7 @@ func (in *rawInstance) call(ctx context.Context, fn string, input []byte) ([]byt
 	}
 	in.stack[0], in.stack[1] = uint64(ptr), uint64(len(input))
 	if err := f.CallWithStack(ctx, in.stack[:]); err != nil {
-		return nil, trapped(err)
+		return nil, in.fault(ctx, trapped(err), len(input))
 	}
 	if fn == ExportConfigure && in.stack[0] == 0 {
 		return nil, nil
@@ -118,6 +120,18 @@ func (in *rawInstance) call(ctx context.Context, fn string, input []byte) ([]byt
 }
 
 func (in *rawInstance) close(ctx context.Context) { in.mod.Close(ctx) }
+
+// fault explains a trap with n bytes of input: a guest whose memory in use
+// and input together pass its cap most likely trapped because memory.grow
+// failed. Kits without a runtime (C, Rust, AssemblyScript) trap there
+// without a word, unlike Go's "out of memory".
+func (in *rawInstance) fault(ctx context.Context, err error, n int) error {
+	size := uint64(in.mem.Size())
+	if ctx.Err() != nil || in.cap == 0 || size+uint64(n) <= in.cap {
+		return err
+	}
+	return fmt.Errorf("%w (out of memory, most likely: %d MiB in use and %d MiB of input, under a cap of %d MiB)", err, size>>20, n>>20, in.cap>>20)
+}
 
 // trapped keeps the first line of a guest failure: wazero appends the wasm
 // stack trace, which is for the plugin's author (logged), not the caller.

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -167,5 +168,32 @@ func TestTrialRefuses(t *testing.T) {
 		if _, err := e.Trial(context.Background(), c.wasm, "", nil, Options{}); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("trial of %q: %v, want %q...", c.wasm, err, c.want)
 		}
+	}
+}
+
+// TestTrialMemoryCapWithoutAWord: C, Rust and AssemblyScript guests trap
+// silently when memory cannot grow; an input that cannot fit under the cap
+// is still reported as the memory cap, not as a bare trap.
+func TestTrialMemoryCapWithoutAWord(t *testing.T) {
+	wasm, err := os.ReadFile(plugintest.LangOf(t, "c").Example(t, "codec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(cacheDir(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	tr, err := e.Trial(t.Context(), wasm, Codec, nil, Options{MaxMemoryMB: 16, Pool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close(context.Background())
+	_, err = tr.Encode(t.Context(), make([]byte, 20<<20))
+	if err == nil || !strings.HasPrefix(err.Error(), "encode hit the memory cap of 16 MiB") {
+		t.Fatalf("20 MiB under a 16 MiB cap: %v", err)
+	}
+	if out, err := tr.Encode(t.Context(), []byte("fits")); err != nil || len(out) != 4 {
+		t.Fatalf("after: %q %v", out, err)
 	}
 }
