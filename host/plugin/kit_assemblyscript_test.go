@@ -200,7 +200,7 @@ func TestAssemblyScriptCodecMemory(t *testing.T) {
 // and unknown fields around them are read as encoding/json reads them.
 func TestAssemblyScriptAuth(t *testing.T) {
 	path := asExample(t, "auth")
-	l, lg := openFile(t, path, Auth, map[string]string{"nodes": "node-b,é-node,node-c"}, Options{})
+	l, lg := openFile(t, path, Auth, map[string]string{"nodes": "node-b,é-node,node-c"}, Options{TimeoutMs: hugeTimeoutMs})
 	for _, src := range []string{"node-b", "node-c", "é-node"} {
 		if d, raw := kitAuthorize(t, l, mustJSON(t, AuthRequest{Method: "push", Session: "s", SourceNode: src, Caller: "partner", Now: 1})); !d.Allow || string(raw) != `{"allow":true}` {
 			t.Errorf("partner %s: %s, want {\"allow\":true}", src, raw)
@@ -233,7 +233,7 @@ func TestAssemblyScriptAuth(t *testing.T) {
 		}
 	}
 	// Without config every partner is refused.
-	l2, _ := openFile(t, path, Auth, nil, Options{})
+	l2, _ := openFile(t, path, Auth, nil, Options{TimeoutMs: hugeTimeoutMs})
 	if d, _ := kitAuthorize(t, l2, mustJSON(t, AuthRequest{Method: "push", SourceNode: "node-b", Caller: "partner"})); d.Allow {
 		t.Errorf("partner admitted without an allow-list")
 	}
@@ -259,7 +259,7 @@ func TestAssemblyScriptRoute(t *testing.T) {
 		config map[string]string
 		name   string
 	}{{nil, "mesh"}, {map[string]string{"name": "node-a"}, "node-a"}, {map[string]string{"name": "Zoë \"節\" 😀"}, "Zoë \"節\" 😀"}} {
-		l, _ := openFile(t, path, Route, c.config, Options{Prefixes: []string{"/hello"}})
+		l, _ := openFile(t, path, Route, c.config, Options{Prefixes: []string{"/hello"}, TimeoutMs: hugeTimeoutMs})
 		for _, req := range []RouteRequest{
 			{Method: "GET", Path: "/hello"},
 			{Method: "GET", Path: "/hello", Query: "a=1&b=%22", Headers: map[string]string{"x-a": "\"q\"\n", "accept": "*/*"}, Body: big, RemoteAddr: "10.0.0.7", TLSIdentity: "node-b"},
@@ -279,7 +279,7 @@ func TestAssemblyScriptRoute(t *testing.T) {
 			t.Errorf("escaped GET /hello after a 1 MiB body: %.300s", raw)
 		}
 	}
-	l, _ := openFile(t, path, Route, nil, Options{Prefixes: []string{"/hello"}})
+	l, _ := openFile(t, path, Route, nil, Options{Prefixes: []string{"/hello"}, TimeoutMs: hugeTimeoutMs})
 	for _, in := range []string{`{"method":"GET","path":"/hello","body":"abc"}`, `{"method":"GET","path":"/hello","body":"a=bc"}`, `{"method":"GET","path":"/hello","headers":{"a":}}`} {
 		if _, err := l.call(context.Background(), ExportHandle, []byte(in)); err == nil || !strings.Contains(err.Error(), "route: bad input") {
 			t.Errorf("input %s: %v, want an error saying route: bad input", in, err)
@@ -348,8 +348,8 @@ func asBuildSource(t *testing.T, src string) string {
 // invalid UTF-8 (read as U+FFFD, as Go does), bodies of every length mod 3
 // up to 1 MiB.
 func TestAssemblyScriptKitJSON(t *testing.T) {
-	route, _ := openFile(t, asBuildSource(t, asEchoRoute), Route, nil, Options{Prefixes: []string{"/"}})
-	auth, _ := openFile(t, asBuildSource(t, asEchoAuth), Auth, nil, Options{})
+	route, _ := openFile(t, asBuildSource(t, asEchoRoute), Route, nil, Options{Prefixes: []string{"/"}, TimeoutMs: hugeTimeoutMs})
+	auth, _ := openFile(t, asBuildSource(t, asEchoAuth), Auth, nil, Options{TimeoutMs: hugeTimeoutMs})
 	bodies := [][]byte{nil, {0}, {1, 2}, {1, 2, 3}, randomBytes(1000), randomBytes(1 << 20)}
 	for i, s := range jsonWeird {
 		// Go sends invalid UTF-8 as U+FFFD: that is what comes back.

@@ -27,7 +27,9 @@ func TestCKitExports(t *testing.T) {
 // failing tb on error.
 func cMustLoad(tb testing.TB, path string, k Kind, config map[string]string) *loaded {
 	tb.Helper()
-	l, _ := openFile(tb, path, k, config, Options{Pool: 1})
+	// A generous deadline: the tests feed 1 MiB documents, which under the
+	// race detector on a busy machine can take longer than auth's 2 s.
+	l, _ := openFile(tb, path, k, config, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	return l
 }
 
@@ -181,7 +183,7 @@ func TestCKitCodecProbe(t *testing.T) {
 func TestCKitAuth(t *testing.T) {
 	path := plugintest.LangOf(t, "c").Example(t, "auth")
 	cExtismImportsOnly(t, path)
-	l, log := openFile(t, path, Auth, map[string]string{"nodes": "node-b,node-c"}, Options{Pool: 1})
+	l, log := openFile(t, path, Auth, map[string]string{"nodes": "node-b,node-c"}, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	req := func(caller, source string) string {
 		return string(mustJSON(t, AuthRequest{Method: "push", Session: "s", Caller: caller, SourceNode: source, Now: 1767225600}))
 	}

@@ -174,7 +174,7 @@ func TestRustKitCodecNoLeak(t *testing.T) {
 // TestRustKitAuthAllowlist: the allowlist example admits and refuses as
 // the Go one, with its reason and log line, whatever the JSON looks like.
 func TestRustKitAuthAllowlist(t *testing.T) {
-	l, logs := openFile(t, rustExample(t, "auth"), Auth, map[string]string{"nodes": "node-b,nöde-ü"}, Options{Pool: 1})
+	l, logs := openFile(t, rustExample(t, "auth"), Auth, map[string]string{"nodes": "node-b,nöde-ü"}, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	for _, c := range []struct {
 		req   string
 		allow bool
@@ -202,7 +202,7 @@ func TestRustKitAuthAllowlist(t *testing.T) {
 		}
 	}
 	// Without config, an empty source node is on the empty list, as in Go.
-	l2, _ := openFile(t, rustExample(t, "auth"), Auth, nil, Options{Pool: 1})
+	l2, _ := openFile(t, rustExample(t, "auth"), Auth, nil, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	if d, _ := kitAuthorize(t, l2, []byte(`{"caller":"partner","source_node":"node-b"}`)); d.Allow {
 		t.Errorf("no nodes configured, yet node-b was admitted: %+v", d)
 	}
@@ -221,7 +221,7 @@ func TestRustKitRouteHello(t *testing.T) {
 		config map[string]string
 		name   string
 	}{{nil, "mesh"}, {map[string]string{"name": "nöde \"b\" 😀\\"}, "nöde \"b\" 😀\\"}} {
-		l, _ := openFile(t, path, Route, c.config, Options{Pool: 1})
+		l, _ := openFile(t, path, Route, c.config, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 		hello := RouteResponse{Action: ActionRespond, Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: []byte("Hello from " + c.name + "\n")}
 		for _, req := range []string{
 			`{"method":"GET","path":"/hello"}`,
@@ -244,7 +244,7 @@ func TestRustKitRouteHello(t *testing.T) {
 		}
 	}
 	// A body that is not base64 is bad input: the call fails.
-	l, _ := openFile(t, path, Route, nil, Options{Pool: 1})
+	l, _ := openFile(t, path, Route, nil, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	bad := []byte(`{"method":"GET","path":"/hello","body":"` + b64[:1000] + "*" + b64[1001:] + `"}`)
 	if _, err := l.call(context.Background(), ExportHandle, bad); err == nil {
 		t.Errorf("a body with a '*' in its base64 was accepted")
@@ -301,8 +301,8 @@ func buildRustSource(t *testing.T, src string) string {
 // TestRustKitJSONEcho: what Go's encoding/json writes, the kit reads, and
 // what the kit writes, Go reads back the same.
 func TestRustKitJSONEcho(t *testing.T) {
-	route, _ := openFile(t, buildRustSource(t, echoRoute), Route, nil, Options{Pool: 1})
-	auth, _ := openFile(t, buildRustSource(t, echoAuth), Auth, nil, Options{Pool: 1})
+	route, _ := openFile(t, buildRustSource(t, echoRoute), Route, nil, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
+	auth, _ := openFile(t, buildRustSource(t, echoAuth), Auth, nil, Options{Pool: 1, TimeoutMs: hugeTimeoutMs})
 	big := randomBytes(1<<20 + 1)
 	for i, s := range jsonWeird {
 		valid := strings.ToValidUTF8(s, "\uFFFD")

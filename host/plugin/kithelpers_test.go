@@ -112,8 +112,10 @@ func openFile(tb testing.TB, path string, k Kind, config map[string]string, o Op
 // prove what 10,000 did, in a tenth of the time.
 const leakCalls = 1000
 
-// hugeTimeoutMs is the deadline of the kits' 128 MiB calls: generous, as
-// the default 10 s is not enough under -race on a busy machine.
+// hugeTimeoutMs is the deadline of the kits' tests that feed big inputs
+// (128 MiB payloads, 1 MiB JSON documents): generous, as the defaults
+// (codec 10 s, auth 2 s) are not enough under -race on a busy machine. The
+// tests of deadlines set their own.
 const hugeTimeoutMs = 120000
 
 // xorRef is what the xor example makes of in with key k: every byte
