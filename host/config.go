@@ -57,6 +57,14 @@ type Config struct {
 	PluginCache     string        // wazero's compilation cache of plugins (keyed by module bytes, safe to share); default <Home>/plugin-cache
 	Logger          *slog.Logger
 
+	// operations (issue 18)
+	AdminListen  string // separate port for the control API, /metrics, pprof and the panel; when set the data port serves no control endpoints
+	LogFormat    string // text or json; default text (builds Logger when Logger is nil)
+	LogLevel     string // debug, info, warn or error; default info
+	AccessLog    bool   // one log line per request (operation, session, topic, bytes, code, duration, caller)
+	AuditLog     string // file that every control change is appended to as a JSON line, besides the log; empty: the log only
+	OTLPEndpoint string // OpenTelemetry OTLP/HTTP endpoint traces are exported to; empty: tracing off
+
 	// resource bounds (see bounds.go)
 	MaxConns       int           // connections open at once on the port; default the open-file limit less a reserve, at most 32,768
 	MaxStreams     uint32        // concurrent streams on one HTTP/2 or gRPC connection; default 256

@@ -19,6 +19,7 @@ import (
 	"github.com/ppcmesh/mesh/host/api"
 	"github.com/ppcmesh/mesh/host/cluster"
 	"github.com/ppcmesh/mesh/host/identity"
+	"github.com/ppcmesh/mesh/host/metrics"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/portmux"
@@ -45,6 +46,7 @@ type Host struct {
 	http    *http.Server
 	drain   func() // wakes blocked pops and ends transport streams: the node is stopping
 	lock    *homeLock
+	metrics *metrics.Metrics // the node's Prometheus registry, served at /metrics
 }
 
 // New opens the store and binds the port. Run serves; if Run is never
@@ -53,7 +55,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger}
+	h := &Host{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			h.Close()

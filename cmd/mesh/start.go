@@ -79,6 +79,13 @@ func startFlags(f *pflag.FlagSet, cfg *host.Config) (sec startSecrets) {
 	sec.cluster = secretFlags(f, "cluster-token", "MESH_CLUSTER_TOKEN", "secret the replicas' routes share; required unless they listen on loopback")
 	f.DurationVar(&cfg.ClusterWait, "cluster-wait", def.ClusterWait, "how long start waits for enough replicas to form the cluster")
 	f.IntVar(&cfg.Replicas, "replicas", def.Replicas, "servers keeping each queue and bucket (0: 3 when the cluster has three or more, else 1)")
+	// operations
+	f.StringVar(&cfg.AdminListen, "admin-listen", os.Getenv("MESH_ADMIN_LISTEN"), "serve the control API, /metrics, pprof and the panel on this separate address (e.g. 127.0.0.1:7305); the data port then serves no control endpoints (env MESH_ADMIN_LISTEN)")
+	f.StringVar(&cfg.LogFormat, "log-format", envOr("MESH_LOG_FORMAT", "text"), "log format: text or json (env MESH_LOG_FORMAT)")
+	f.StringVar(&cfg.LogLevel, "log-level", envOr("MESH_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env MESH_LOG_LEVEL)")
+	f.BoolVar(&cfg.AccessLog, "access-log", false, "log one line per request: operation, session, topic, bytes, code, duration, caller")
+	f.StringVar(&cfg.AuditLog, "audit-log", os.Getenv("MESH_AUDIT_LOG"), "append every control change, with who made it, to this file as JSON lines (they are logged either way) (env MESH_AUDIT_LOG)")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", os.Getenv("MESH_OTLP_ENDPOINT"), "export OpenTelemetry traces to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318); tracing is off without it (env MESH_OTLP_ENDPOINT)")
 	// resource bounds
 	f.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns,
 		"connections open at once on the port, idle ones included; past it new ones are closed at once; the default is the open-file limit less 1,024 kept for the store and partners, at most 32,768")
