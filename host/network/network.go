@@ -160,6 +160,20 @@ type Stats struct {
 	Retries        int64 `json:"retries"`         // delivery attempts repeated
 	Parked         int64 `json:"parked"`          // messages parked in the outbox
 	Waiting        int64 `json:"outbox_waiting"`  // parked and not yet delivered
+	// Partners are the same figures per woven partner, by node id (the
+	// panel's rows and `mesh status --watch` read them).
+	Partners []PartnerStats `json:"partners,omitempty"`
+}
+
+// PartnerStats are one partner's forwarding figures since the process
+// started, and whether its link answers now.
+type PartnerStats struct {
+	NodeID         string `json:"node_id"`
+	Up             bool   `json:"up"`              // the last call to it reached it
+	Forwarded      int64  `json:"forwarded"`       // messages it stored
+	ForwardedBytes int64  `json:"forwarded_bytes"` // their payload bytes
+	Retries        int64  `json:"retries"`         // delivery attempts to it repeated
+	Waiting        int64  `json:"outbox_waiting"`  // parked for it and not yet delivered
 }
 
 // Stats returns forwarding totals.
