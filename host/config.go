@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -64,6 +65,14 @@ type Config struct {
 	AccessLog    bool   // one log line per request (operation, session, topic, bytes, code, duration, caller)
 	AuditLog     string // file that every control change is appended to as a JSON line, besides the log; empty: the log only
 	OTLPEndpoint string // OpenTelemetry OTLP/HTTP endpoint traces are exported to; empty: tracing off
+	// TracerProvider, when set, records the node's spans instead of an OTLP
+	// exporter (tests inject an in-memory one; its owner shuts it down).
+	TracerProvider trace.TracerProvider
+
+	// smooth upgrade (upgrade.go)
+	Inherit  map[string]net.Listener // listening sockets handed over by the node's previous process, by role (SocketData, SocketAdmin): New serves them instead of binding
+	LockWait time.Duration           // how long New waits for the home's lock while another process holds it (an upgrade's previous process, draining); 0 refuses at once
+	Version  string                  // the binary's version, reported in /stats
 
 	// resource bounds (see bounds.go)
 	MaxConns       int           // connections open at once on the port; default the open-file limit less a reserve, at most 32,768
@@ -76,18 +85,19 @@ type Config struct {
 
 // Validate fills defaults and checks the configuration.
 func (c *Config) Validate() error {
-	if c.Home == "" {
-		dir, err := os.UserHomeDir()
-		if err != nil {
-			return fmt.Errorf("no home directory: set --home or MESH_HOME: %w", err)
-		}
-		c.Home = filepath.Join(dir, defaults.HomeDir)
+	home, err := HomeDir(c.Home)
+	if err != nil {
+		return err
 	}
+	c.Home = home
 	c.fill(Defaults())
 	c.Name = cmp.Or(c.Name, defaults.ReplicaName(c.Listen))
 	c.PluginCache = cmp.Or(c.PluginCache, filepath.Join(c.Home, defaults.PluginCacheDir))
+	if err := c.logSettings(); err != nil {
+		return err
+	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		c.Logger, _ = NewLogger(os.Stderr, c.LogFormat, c.LogLevel) // checked by logSettings
 	}
 	return c.check()
 }

@@ -22,6 +22,7 @@ func Defaults() Config {
 		MaxConns: defaultMaxConns(openFileLimit()), MaxStreams: defaults.MaxStreams,
 		MaxPopsPerConn: defaults.MaxPopsPerConn, MaxPops: defaults.MaxPops,
 		BodyGrace: defaults.BodyGrace, BodyMinRate: defaults.BodyMinRate,
+		LogFormat: defaults.LogFormat, LogLevel: defaults.LogLevel,
 	}
 }
 
@@ -50,6 +51,8 @@ func (c *Config) fill(d Config) {
 	orDefault(&c.MaxPops, d.MaxPops)
 	orDefault(&c.BodyGrace, d.BodyGrace)
 	orDefault(&c.BodyMinRate, d.BodyMinRate)
+	orDefault(&c.LogFormat, d.LogFormat)
+	orDefault(&c.LogLevel, d.LogLevel)
 }
 
 // orDefault sets *v to d when *v is zero or, for numbers, negative.

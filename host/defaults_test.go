@@ -12,12 +12,17 @@ import (
 
 // unsetByDesign are the Config fields with no default in the table: they
 // are the operator's (secrets, addresses, peers), follow the cluster
-// (Replicas), or come from the machine (Home, Name, PluginCache, Logger).
+// (Replicas), come from the machine (Home, Name, PluginCache, Logger), are
+// off unless asked for, or are set in-process.
 var unsetByDesign = map[string]bool{
 	"Home": true, "AdminToken": true, "ContainerToken": true, "Hosts": true, "Advertise": true,
 	"NATSListen": true, "NATSURL": true, "NATSCreds": true, "NATSCA": true,
 	"ClusterListen": true, "ClusterPeers": true, "ClusterToken": true, "Replicas": true,
 	"Name": true, "SyncAlways": true, "PluginCache": true, "Logger": true,
+	// operations: off unless asked for
+	"AdminListen": true, "AccessLog": true, "AuditLog": true, "OTLPEndpoint": true,
+	// set in-process: by a program embedding the node, or an upgrade's new process
+	"TracerProvider": true, "Inherit": true, "LockWait": true, "Version": true,
 }
 
 // TestDefaultsCoverEveryField: every Config field is either in the table

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ppcmesh/mesh/host/internal/defaults"
 )
 
 // homeLockName is the file in the home that the running node holds locked
@@ -33,8 +36,8 @@ func lockHome(home string) (*homeLock, error) {
 	if err := flock(f); err != nil {
 		defer f.Close()
 		if errors.Is(err, errHomeLocked) {
-			return nil, fmt.Errorf("home %s is in use by %s (it holds %s): stop it, or give this node another --home",
-				home, holder(f), path)
+			return nil, inUseError{fmt.Sprintf("home %s is in use by %s (it holds %s): stop it, or give this node another --home",
+				home, holder(f), path)}
 		}
 		return nil, fmt.Errorf("lock home %s: %w", home, err)
 	}
@@ -62,6 +65,51 @@ func holder(f *os.File) string {
 		return "another process (pid not yet written)"
 	}
 	return "process " + pid
+}
+
+// ErrNoNode says that no running node holds a home.
+var ErrNoNode = errors.New("no node is running on this home")
+
+// HomeDir is home, or the default home (~/.mesh) when home is empty.
+func HomeDir(home string) (string, error) {
+	if home != "" {
+		return home, nil
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory: set --home or MESH_HOME: %w", err)
+	}
+	return filepath.Join(dir, defaults.HomeDir), nil
+}
+
+// HomeHolder is the pid of the running node that holds home's lock;
+// ErrNoNode when none holds it (no lock file, or one whose pid is stale: a
+// node's lock goes with its process, whatever its file still says). It
+// probes with a shared lock, taken and dropped at once: probes never block
+// each other, and a node starting in that instant is told the home is in
+// use and can be started again.
+func HomeHolder(home string) (int, error) {
+	path := filepath.Join(home, homeLockName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%s: %w", home, ErrNoNode)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the lock of home %s: %w", home, err)
+	}
+	defer f.Close()
+	switch err := probeLock(f); {
+	case err == nil:
+		return 0, fmt.Errorf("%s (its %s is not held): %w", home, homeLockName, ErrNoNode)
+	case !errors.Is(err, errHomeLocked):
+		return 0, fmt.Errorf("probe the lock of home %s: %w", home, err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 32))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("home %s is held by a node that has not yet written its pid to %s", home, path)
+	}
+	return pid, nil
 }
 
 // release lets another node open the home.

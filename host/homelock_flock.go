@@ -11,9 +11,22 @@ import (
 // flock locks f exclusively without waiting. flock(2) locks belong to the
 // open file, so a second open of the same home in this process is refused
 // too.
-func flock(f *os.File) error {
+func flock(f *os.File) error { return tryFlock(f, syscall.LOCK_EX) }
+
+// probeLock takes and drops a shared lock on f without waiting:
+// errHomeLocked when a node holds f's exclusive lock.
+func probeLock(f *os.File) error {
+	if err := tryFlock(f, syscall.LOCK_SH); err != nil {
+		return err
+	}
+	return funlock(f)
+}
+
+// tryFlock locks f (how: LOCK_EX or LOCK_SH) without waiting;
+// errHomeLocked when another open file holds a conflicting lock.
+func tryFlock(f *os.File, how int) error {
 	for range 16 { // EINTR only: bounded
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		switch {
 		case err == nil:
 			return nil

@@ -10,3 +10,7 @@ func flock(*os.File) error { return nil }
 
 // funlock has nothing to release.
 func funlock(*os.File) error { return nil }
+
+// probeLock cannot tell whether a node holds f: it says one does, so that
+// `mesh stop` trusts the pid the file holds.
+func probeLock(*os.File) error { return errHomeLocked }

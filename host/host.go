@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ppcmesh/mesh/host/api"
+	"github.com/ppcmesh/mesh/host/audit"
 	"github.com/ppcmesh/mesh/host/cluster"
 	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/metrics"
@@ -26,6 +27,7 @@ import (
 	"github.com/ppcmesh/mesh/host/proxy"
 	"github.com/ppcmesh/mesh/host/queue"
 	"github.com/ppcmesh/mesh/host/registry"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // Host is a running node.
@@ -47,6 +49,11 @@ type Host struct {
 	drain   func() // wakes blocked pops and ends transport streams: the node is stopping
 	lock    *homeLock
 	metrics *metrics.Metrics // the node's Prometheus registry, served at /metrics
+	adminLn net.Listener     // the admin port (admin.go); nil without one
+	keep    keepAlives       // the HTTP server's connections, for a handoff (upgrade.go)
+	admin   *http.Server     // serves adminLn
+	tracer  *tracing.Tracer  // the node's spans (tracing.go); nil: tracing off
+	audit   *audit.Log       // records control changes (auditlog.go)
 }
 
 // New opens the store and binds the port. Run serves; if Run is never
@@ -55,7 +62,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
+	h := &Host{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -64,7 +71,10 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("home %s: %w", cfg.Home, err)
 	}
-	if h.lock, err = lockHome(cfg.Home); err != nil {
+	if h.lock, err = lockHomeWithin(cfg.Home, cfg.LockWait); err != nil {
+		return nil, err
+	}
+	if err := h.openAudit(); err != nil {
 		return nil, err
 	}
 	h.nats, err = cluster.Start(ctx, cfg.clusterConfig())
@@ -94,6 +104,9 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	h.ident.CheckRenames(h.queuedUnder)
+	if err := h.openTracing(ctx); err != nil {
+		return nil, err
+	}
 	if h.engine, err = plugin.NewEngine(cfg.PluginCache, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -109,12 +122,17 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	if h.ln, err = h.listen(SocketData, cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if err := h.listenAdmin(); err != nil {
+		return nil, err
 	}
 	if err := h.opening(ctx, "partner routes", func(ctx context.Context) error {
 		var err error
-		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, cfg.networkConfig(h.advertise(), h.plugins, r, h.nats.Lease("outbox")))
+		nc := cfg.networkConfig(h.advertise(), h.plugins, r, h.nats.Lease("outbox"))
+		nc.Tracer = h.tracer
+		h.net, err = network.Open(ctx, h.nats.JS, h.ident, h.queue, nc)
 		return err
 	}); err != nil {
 		return nil, err
@@ -159,10 +177,10 @@ func (h *Host) advertise() string {
 // build makes the servers over the opened store.
 func (h *Host) build() {
 	via := rand.Text() // marks this process's forwards, to refuse them should they come back
-	h.proxy = proxy.New(proxy.Config{Routes: h.reg, Logger: h.log, MaxMessage: h.cfg.MaxMessage, Via: via})
+	h.proxy = proxy.New(proxy.Config{Routes: h.reg, Logger: h.log, MaxMessage: h.cfg.MaxMessage, Via: via, Tracer: h.tracer})
 	svc := api.NewService(h.queue, h.ident, h.net, h.plugins, api.Services{Routes: h.reg, Upstreams: h.proxy, Via: via,
-		Secrets: []string{h.cfg.ContainerToken, h.cfg.AdminToken}},
-		h.cfg.limits(), h.cfg.admission())
+		Secrets: []string{h.cfg.ContainerToken, h.cfg.AdminToken}, Tracer: h.tracer},
+		h.limits(), h.cfg.admission())
 	h.drain = svc.Drain
 	// Calls for methods the node's own services lack go to the registry's
 	// routes, frame by frame: the codec passes their frames through raw.
@@ -171,20 +189,23 @@ func (h *Host) build() {
 	api.RegisterGRPC(h.grpc, svc)
 	handler := api.NewHandler(svc, h.ident, h.queue, h.net, api.HTTPConfig{
 		MaxBody: h.cfg.MaxMessage, AdminToken: h.cfg.AdminToken, Ready: h.Ready, Cluster: h.clusterStatus,
-		Registry: h.reg, Health: h.proxy.Health})
+		Registry: h.reg, Health: h.proxy.Health, AdminPort: h.cfg.AdminListen != "", Version: h.cfg.Version, Metrics: h.metrics.Handler(),
+		Audit: h.audit})
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	// One HTTP/2 connection may mix gRPC and HTTP (the older Mesh's proxy
 	// pools one per partner): the mux sends such connections here, and
 	// Mixed serves their gRPC requests through grpc.Server.ServeHTTP.
-	h.http = &http.Server{Handler: portmux.Mixed(h.grpc, handler), Protocols: protocols,
+	h.http = &http.Server{Handler: h.keep.wrap(portmux.Mixed(h.grpc, handler)), Protocols: protocols,
 		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20, IdleTimeout: 5 * time.Minute,
 		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: int(h.cfg.MaxStreams)},
-		ConnContext: h.cfg.bodyRate().ConnContext}
+		ConnContext: h.keep.connContext(h.cfg.bodyRate().ConnContext), ConnState: h.keep.track}
+	h.buildAdmin(handler.Admin(), protocols)
 	h.mux = portmux.New(h.ln)
 	h.mux.MaxConns, h.mux.Logger = h.cfg.MaxConns, h.log
 	h.mux.TLS = h.net.ServerTLS()
+	h.watchMetrics()
 }
 
 // Addr is the address the node listens on.
@@ -227,7 +248,7 @@ func (h *Host) Ready(ctx context.Context) error {
 // Run serves until ctx ends, then stops gracefully: it stops accepting,
 // wakes blocked pops, lets in-flight calls finish, and closes the store.
 func (h *Host) Run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- h.mux.Serve() }()
 	go func() { errc <- h.grpc.Serve(h.mux.GRPC()) }()
 	go func() {
@@ -235,6 +256,7 @@ func (h *Host) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
+	h.serveAdmin(errc)
 	h.log.Info("mesh node serving", "listen", h.Addr().String(), "home", h.cfg.Home, "node_id", h.ident.NodeID(),
 		"replica", h.cfg.Name, "replicas", h.nats.Replicas)
 	if h.advertise() == "" {
@@ -259,13 +281,17 @@ func (h *Host) Run(ctx context.Context) error {
 
 func (h *Host) shutdown() {
 	h.log.Info("mesh node stopping")
-	_ = h.mux.Close()
+	h.stopAccepting() // upgrade.go
 	h.drain()
+	h.linger() // a handoff: HTTP/1 keep-alive connections close after a request
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
 	defer cancel()
 	// HTTP first: gRPC calls on mixed connections run as its handlers, and
 	// grpc's GracefulStop would cut them rather than let them finish.
 	_ = h.http.Shutdown(ctx)
+	if h.admin != nil && h.admin.Shutdown(ctx) != nil {
+		_ = h.admin.Close() // what the timeout left open
+	}
 	done := make(chan struct{})
 	go func() { h.grpc.GracefulStop(); close(done) }()
 	select {
@@ -280,8 +306,12 @@ func (h *Host) shutdown() {
 
 // Close releases the store and the port. Run calls it on its way out.
 func (h *Host) Close() {
+	h.closeInherited()
 	if h.ln != nil {
 		_ = h.ln.Close()
+	}
+	if h.adminLn != nil {
+		_ = h.adminLn.Close()
 	}
 	if h.net != nil {
 		h.net.Close()
@@ -314,6 +344,8 @@ func (h *Host) Close() {
 		h.nats.Close()
 		h.nats = nil
 	}
+	h.closeTracing() // the servers are stopped: every span has ended
+	h.closeAudit()
 	h.lock.release() // last: the store is closed
 	h.lock = nil
 }

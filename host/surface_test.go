@@ -54,7 +54,8 @@ var heavyTargets = map[string]bool{"/stats": true, "/v1/interconn/chan/push": tr
 func surfaceEndpoints() []surfaceEndpoint {
 	var es []surfaceEndpoint
 	for _, p := range []string{"/stats", "/healthz", "/v1/interconn/node", "/v1/interconn/net",
-		"/v1/interconn/net/node-a", "/v1/interconn/plugin", "/v1/interconn/plugin/none", "/v1/interconn/registry"} {
+		"/v1/interconn/net/node-a", "/v1/interconn/plugin", "/v1/interconn/plugin/none", "/v1/interconn/registry",
+		"/debug/pprof/", "/panel/"} {
 		es = append(es, surfaceEndpoint{http.MethodGet, p}, surfaceEndpoint{http.MethodHead, p})
 	}
 	for _, p := range []string{"push", "pop", "peek", "release", "invoke", "transport"} {

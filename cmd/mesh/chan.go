@@ -94,7 +94,17 @@ prints the popped message as one JSON line: {"topic","id","size","payload"}
 		},
 	}
 	cmd.AddCommand(push, pop, peek, release)
+	c.completions(cmd, push)
 	return cmd
+}
+
+// completions makes --session complete from the sessions the node holds
+// and push's --target from its partners, reading the node as an operator
+// (env MESH_ADMIN_TOKEN, needless on loopback).
+func (c *chanCall) completions(cmd, push *cobra.Command) {
+	ctl := &control{endpoint: c.endpoint, token: &secret{flag: "token", env: "MESH_ADMIN_TOKEN"}}
+	completeFlag(cmd, "session", ctl, sessionIDs)
+	completeFlag(push, "target", ctl, partnerIDs)
 }
 
 func pushData(cmd *cobra.Command, args []string, file string) ([]byte, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,12 +9,15 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppcmesh/mesh/host"
 	"github.com/ppcmesh/mesh/host/client"
 )
 
@@ -21,7 +25,15 @@ import (
 // nodeAddr is its default.
 const addrUsage = "node address (env MESH_ADDRESS)"
 
-func nodeAddr() string { return envOr("MESH_ADDRESS", "127.0.0.1:7304") }
+// nodeAddr is MESH_ADDRESS, else the node's default port (host.Defaults)
+// on this machine.
+func nodeAddr() string { return cmp.Or(os.Getenv("MESH_ADDRESS"), localNode()) }
+
+// localNode is the address of a node started here with the default --listen.
+func localNode() string {
+	_, port, _ := net.SplitHostPort(host.Defaults().Listen)
+	return net.JoinHostPort("127.0.0.1", port)
+}
 
 // controlTimeout bounds one control call; a weave waits for the partner.
 const controlTimeout = 90 * time.Second

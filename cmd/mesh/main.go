@@ -16,9 +16,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -53,20 +50,11 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	})
-	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), statusCmd(), versionCmd())
+	root.AddCommand(startCmd(), nodeCmd(), netCmd(), chanCmd(), loadCmd(), pluginCmd(), statusCmd(), stopCmd(), versionCmd())
 	root.AddCommand(registryCmd())
+	root.AddCommand(upgradeCmd()) // upgrade_cmd.go
+	root.AddCommand(configCmd())
 	return root
-}
-
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "mesh %s (PTP/1.0)\n", version)
-		},
-	}
 }
 
 // groupCmd makes cmd, which only groups subcommands, refuse an unknown one

@@ -25,6 +25,9 @@ var meshBin string
 
 // TestMain builds the mesh binary once; the tests run it as a user would.
 func TestMain(m *testing.M) {
+	if home := os.Getenv(holdHomeEnv); home != "" {
+		holdHome(home) // a child of TestStopTimeoutAndForce: never returns
+	}
 	dir, err := os.MkdirTemp("", "mesh-bin")
 	if err != nil {
 		panic(err)

@@ -41,6 +41,7 @@ The route is woven once both have acked; an ack with another code is refused.`,
 		netRemoveCmd(c),
 		netSwitchCmd(c, "disable", "Stop traffic to and from a partner, keeping its route"),
 		netSwitchCmd(c, "enable", "Let traffic flow again to and from a disabled partner"))
+	completeArgs(cmd, c, partnerIDs, "add", "weave", "ack", "show", "rm", "disable", "enable")
 	return cmd
 }
 

@@ -52,6 +52,7 @@ Secrets a plugin needs (keys, tokens) go in a file, not on the command line:
 	cmd.AddCommand(pluginInstallCmd(c), pluginListCmd(c), pluginInspectCmd(c), pluginRemoveCmd(c),
 		pluginSwitchCmd(c, "enable", "Load an installed plugin and call it again"),
 		pluginSwitchCmd(c, "disable", "Stop calling a plugin, keeping it installed"))
+	completeArgs(cmd, c, pluginNames, "inspect", "remove", "enable", "disable")
 	cmd.AddCommand(pluginTestCmd())
 	cmd.AddCommand(pluginNewCmd())
 	return cmd

@@ -28,12 +28,15 @@ func secretFlags(f *pflag.FlagSet, name, env, usage string) *secret {
 }
 
 // value reads the secret: the file when given, else the environment.
-func (s *secret) value() (string, error) {
+func (s *secret) value() (string, error) { return s.valueFrom(os.Getenv) }
+
+// valueFrom is value with the environment read through getenv.
+func (s *secret) valueFrom(getenv func(string) string) (string, error) {
 	if s.argv != "" {
 		return "", fmt.Errorf("--%s on the command line is visible to every user of this machine: put the token in env %s or a file named by --%s-file", s.flag, s.env, s.flag)
 	}
 	if s.file == "" {
-		return strings.TrimSpace(os.Getenv(s.env)), nil
+		return strings.TrimSpace(getenv(s.env)), nil
 	}
 	b, err := os.ReadFile(s.file)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"reflect"
 	"testing"
 
@@ -9,17 +10,26 @@ import (
 	"github.com/ppcmesh/mesh/host"
 )
 
-// startEnv are the variables the flags of `mesh start` read.
-var startEnv = []string{"MESH_HOME", "MESH_LISTEN", "MESH_CONTAINER_NETS", "MESH_ADVERTISE", "MESH_NAME",
-	"MESH_NATS_URL", "MESH_NATS_CREDS", "MESH_NATS_CA", "MESH_CLUSTER_LISTEN", "MESH_CLUSTER_PEERS"}
+// startEnv are the variables `mesh start` reads: one per option, the
+// --config file's and the older Mesh's port.
+var startEnv = func() []string {
+	env := []string{configEnv, legacyPortEnv}
+	for _, o := range startOptions {
+		env = append(env, o.env())
+	}
+	return env
+}()
 
 // parseStart parses args as `mesh start` does and returns the Config.
 func parseStart(t *testing.T, args ...string) host.Config {
 	t.Helper()
-	var cfg host.Config
 	f := pflag.NewFlagSet("start", pflag.ContinueOnError)
-	startFlags(f, &cfg)
+	sc := startFlags(f)
 	if err := f.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sc.load(os.Getenv)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg

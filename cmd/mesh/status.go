@@ -26,29 +26,42 @@ func statusCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	c := controlFlags(cmd)
+	w := watchFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		var st status
-		ready, reason, err := health(cmd.Context(), c)
+		if w.watch {
+			return w.run(cmd.Context(), cmd.OutOrStdout(), c)
+		}
+		st, err := fetchStatus(cmd.Context(), c)
 		if err != nil {
 			return err
-		}
-		st.Ready, st.Reason = ready, reason
-		// /stats answers 503 while the node is not ready: its figures are
-		// shown only when it serves.
-		if ready {
-			if err := c.call(cmd.Context(), "/stats", nil, &st.Stats); err != nil {
-				return err
-			}
 		}
 		if err := c.print(cmd.OutOrStdout(), st, st.table); err != nil {
 			return err
 		}
-		if !ready {
-			return fmt.Errorf("not ready: %s", reason)
+		if !st.Ready {
+			return fmt.Errorf("not ready: %s", st.Reason)
 		}
 		return nil
 	}
 	return cmd
+}
+
+// fetchStatus reads the node's readiness and, while it serves, its figures.
+func fetchStatus(ctx context.Context, c *control) (status, error) {
+	var st status
+	ready, reason, err := health(ctx, c)
+	if err != nil {
+		return st, err
+	}
+	st.Ready, st.Reason = ready, reason
+	// /stats answers 503 while the node is not ready: its figures are
+	// shown only when it serves.
+	if ready {
+		if err := c.call(ctx, "/stats", nil, &st.Stats); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
 // status is what `mesh status` shows: readiness, then the node's figures

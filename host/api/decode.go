@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ppcmesh/mesh/host/ptp"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // headers reads PTP headers case-insensitively, whatever carried them.
@@ -58,6 +59,7 @@ func applyHeaders(get headers, r *Request) error {
 	r.Bearer = bearer(get("authorization"))
 	r.Codec = get(ptp.HeaderCodec)
 	r.Provider = get(ptp.HeaderTechProviderCode)
+	r.Trace = tracing.Read(get)
 	if t := get(ptp.HeaderTopic); t != "" {
 		r.Topic = t
 	}

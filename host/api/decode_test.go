@@ -86,7 +86,7 @@ func TestParseURIForms(t *testing.T) {
 func TestControlEndpointsRefuseRemoteCallersWithoutToken(t *testing.T) {
 	h := &Handler{adminToken: "s3cret"}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
-	guard := h.adminOnly(ok)
+	guarded := guard(h.operator)(ok)
 	cases := []struct {
 		remote, auth string
 		want         int
@@ -104,7 +104,7 @@ func TestControlEndpointsRefuseRemoteCallersWithoutToken(t *testing.T) {
 			req.Header.Set("Authorization", c.auth)
 		}
 		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
+		guarded.ServeHTTP(rec, req)
 		if rec.Code != c.want {
 			t.Errorf("%s %q: got %d want %d", c.remote, c.auth, rec.Code, c.want)
 		}
@@ -115,7 +115,7 @@ func TestControlEndpointsRefuseRemoteCallersWithoutToken(t *testing.T) {
 	req.RemoteAddr = "192.0.2.10:1"
 	req.Header.Set("Authorization", "Bearer ")
 	rec := httptest.NewRecorder()
-	h.adminOnly(ok).ServeHTTP(rec, req)
+	guard(h.operator)(ok).ServeHTTP(rec, req)
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("empty token let a remote caller in: %d", rec.Code)
 	}

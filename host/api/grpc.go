@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/ppcmesh/mesh/host/metrics"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -116,10 +117,12 @@ type transportServer struct {
 func (t *transportServer) do(ctx context.Context, r Request, body map[string]string) (*ptp.TransportOutbound, error) {
 	// PTP headers may come as gRPC metadata or, from some clients, in the
 	// request's own metadata map.
+	r.Conn, r.Wire = connOf(ctx), metrics.TransportGRPC
 	if err := applyHeaders(chain(grpcHeaders(ctx), mapHeaders(body)), &r); err != nil {
-		return transportOut(fail(err)), nil
+		rep := fail(err)
+		t.svc.refused(r, rep)
+		return transportOut(rep), nil
 	}
-	r.Conn = connOf(ctx)
 	return transportOut(t.svc.Do(ctx, r)), nil
 }
 
@@ -133,6 +136,15 @@ func (t *transportServer) Pop(ctx context.Context, in *ptp.PopInbound) (*ptp.Tra
 		r.Timeout, r.Dialect = kusciaWait(r.Timeout), ptp.DialectKuscia
 	}
 	return t.do(ctx, r, nil)
+}
+
+// protocolOp is the operation of a PrivateTransferProtocol call: a frame
+// of a transport stream, or an invoke.
+func protocolOp(ctx context.Context) metrics.Op {
+	if m, _ := grpc.Method(ctx); strings.HasSuffix(m, "/Transport") {
+		return metrics.OpTransport
+	}
+	return metrics.OpInvoke
 }
 
 // kusciaCall reports whether the call came on Kuscia's package.
@@ -164,11 +176,12 @@ func (p *protocolServer) invoke(ctx context.Context, in *ptp.Inbound) *ptp.Outbo
 	var rep Reply
 	if r, err := decodeInvoke(get, in.Payload); err != nil {
 		rep = fail(err)
+		p.svc.refused(Request{Op: protocolOp(ctx), Wire: metrics.TransportGRPC, Conn: connOf(ctx)}, rep)
 	} else {
 		if r.Method == ptp.Push && r.Metadata == nil {
 			r.Metadata = messageMetadata(in.Metadata)
 		}
-		r.Conn = connOf(ctx)
+		r.Conn, r.Op, r.Wire = connOf(ctx), protocolOp(ctx), metrics.TransportGRPC
 		rep = p.svc.Do(ctx, r)
 	}
 	return &ptp.Outbound{Code: string(rep.Code), Message: rep.Message, Payload: rep.Payload, Metadata: rep.Metadata}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ppcmesh/mesh/host/audit"
 	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/ptp"
@@ -28,6 +29,9 @@ type Handler struct {
 	maxBody    int64
 	adminToken string
 	router     chi.Router
+	admin      http.Handler // the admin port's routes; nil without one
+	audit      *audit.Log   // records control changes; nil: none (audit.go)
+	version    string       // the binary's, for /stats
 }
 
 // HTTPConfig configures the HTTP interface.
@@ -38,18 +42,27 @@ type HTTPConfig struct {
 	Cluster    func(context.Context) any   // how this replica sees its cluster, for /stats
 	Registry   *registry.Store             // the service registry; nil: no registry endpoints
 	Health     registry.HealthFunc         // health of registered instances, for the registry listing
+	Metrics    http.Handler                // serves GET /metrics among the control routes; nil: no /metrics
+	// AdminPort moves the operator's routes (controlRoutes) to the handler
+	// Admin returns, for a separate admin port: the data port then refuses
+	// them, and its /stats shows probes no figures.
+	AdminPort bool
+	Audit     *audit.Log // records every control change with its caller (audit.go); nil: none
+	Version   string     // the binary's version, reported in /stats (to tell an upgraded node)
 }
 
 // NewHandler builds the HTTP routes.
 func NewHandler(svc *Service, ident *identity.Store, q *queue.Queue, net *network.Network, cfg HTTPConfig) *Handler {
-	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, cluster: cfg.Cluster, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken}
+	h := &Handler{svc: svc, ident: ident, queue: q, net: net, ready: cfg.Ready, cluster: cfg.Cluster, maxBody: cfg.MaxBody, adminToken: cfg.AdminToken, version: cfg.Version, audit: cfg.Audit}
 	r := chi.NewRouter()
 	r.NotFound(h.serveService) // registered services; see the rules of precedence in proxy.go
 	r.MethodNotAllowed(methodNotAllowed)
-	for _, m := range []string{http.MethodGet, http.MethodHead} { // HEAD: same status, no body
-		r.Method(m, "/stats", http.HandlerFunc(h.stats))
-		r.Method(m, "/healthz", http.HandlerFunc(h.healthz))
+	control := h.operatorSide()
+	if cfg.AdminPort {
+		control = elsewhereSide
+		h.admin = h.adminRouter(cfg)
 	}
+	h.probeRoutes(r, control.api)
 	r.Route("/v1/interconn/chan", func(r chi.Router) {
 		for _, m := range []ptp.Method{ptp.Push, ptp.Pop, ptp.Peek, ptp.Release} {
 			r.Post("/"+string(m), h.chanHandler(m))
@@ -57,14 +70,8 @@ func NewHandler(svc *Service, ident *identity.Store, q *queue.Queue, net *networ
 		r.Post("/invoke", h.invokeHandler)
 		r.Post("/transport", h.invokeHandler)
 	})
-	r.Group(func(c chi.Router) {
-		c.Use(h.adminOnly)
-		c.Post("/v1/interconn/node/refresh", jsonOp("node refresh", h.ident.Refresh))
-		c.Get("/v1/interconn/node", h.nodeGet)
-		h.netRoutes(c, r)
-		h.pluginRoutes(c)
-		h.registryRoutes(c, cfg.Registry, cfg.Health)
-	})
+	h.peerRoutes(r)
+	h.mountControl(r, control, cfg) // see admin.go
 	h.router = r
 	return h
 }
@@ -78,29 +85,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.router.ServeHTTP(w, r)
 }
 
-// adminOnly lets operators through (see operator).
-func (h *Handler) adminOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h.operator(r); err != nil {
-			writeReply(w, r, fail(err))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // operator says whether r comes from an operator: a loopback caller, or one
 // presenting the admin bearer token; never a partner node (a caller with a
 // client certificate).
 func (h *Handler) operator(r *http.Request) error {
-	if connOf(r.Context()).HasCert() {
-		return ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")
+	if err := notPartner(r); err != nil {
+		return err
 	}
 	if loopback.Is(r.RemoteAddr) || h.hasToken(r) {
 		return nil
 	}
 	return ptp.Errorf(ptp.Unauthorized, "control endpoints answer loopback callers, or others with the admin bearer token")
 }
+
+// errPartner refuses a partner node the operator's side.
+var errPartner = ptp.Errorf(ptp.Unauthorized, "control endpoints are not open to partner nodes")
 
 func (h *Handler) hasToken(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

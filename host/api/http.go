@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ppcmesh/mesh/host/metrics"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/registry"
 )
@@ -25,7 +26,8 @@ func (h *Handler) chanHandler(m ptp.Method) http.HandlerFunc {
 			err = kusciaQuery(r, &req)
 		}
 		if err != nil {
-			reply(w, r, fail(err))
+			req.Method, req.Wire = m, httpWire(isRaw(r.Header.Get("Content-Type")), r)
+			h.refuse(w, r, reply, req, err)
 			return
 		}
 		reply(w, r, h.svc.Do(r.Context(), req))
@@ -50,16 +52,24 @@ func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
 	reply := replyWriter(uri == "" && r.Header.Get(ptp.HeaderForm) == "" && r.Header.Get(ptp.HeaderTopic) != "")
 	body, err := readEncoded(w, r, h.maxBody)
 	if err != nil {
-		reply(w, r, fail(err))
+		h.refuse(w, r, reply, Request{Op: invokeOp(r.URL.Path), Wire: metrics.TransportHTTP}, err)
 		return
 	}
-	req, err := decodeInvoke(r.Header.Get, body)
+	req, err := decodeInvoke(httpHeaders(r.Header), body)
 	if err != nil {
-		reply(w, r, fail(err))
+		h.refuse(w, r, reply, Request{Op: invokeOp(r.URL.Path), Wire: metrics.TransportHTTP}, err)
 		return
 	}
-	req.Conn = connOf(r.Context())
+	req.Conn, req.Op, req.Wire = connOf(r.Context()), invokeOp(r.URL.Path), metrics.TransportHTTP
 	reply(w, r, h.svc.Do(r.Context(), req))
+}
+
+// invokeOp is the operation of an HTTP invoke: its path names it.
+func invokeOp(path string) metrics.Op {
+	if strings.HasSuffix(path, "/transport") {
+		return metrics.OpTransport
+	}
+	return metrics.OpInvoke
 }
 
 // invokesService reports whether an invoke's x-ptp-uri names a registered
@@ -102,8 +112,8 @@ func (h *Handler) readChan(w http.ResponseWriter, r *http.Request, m ptp.Method)
 	} else if req, err = decodeJSON(m, body); err != nil {
 		return req, err
 	}
-	req.Conn = connOf(r.Context())
-	return req, applyHeaders(r.Header.Get, &req)
+	req.Conn, req.Wire = connOf(r.Context()), httpWire(raw, r)
+	return req, applyHeaders(httpHeaders(r.Header), &req)
 }
 
 // envelopeRoom is what a body may hold besides its payload: the JSON
@@ -157,7 +167,7 @@ func isRaw(contentType string) bool {
 }
 
 func wantsRaw(r *http.Request) bool {
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+	for a := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
 		if isRaw(strings.TrimSpace(a)) {
 			return true
 		}
@@ -170,6 +180,7 @@ func wantsRaw(r *http.Request) bool {
 // accepts application/octet-stream, as raw bytes with the code and message
 // in headers.
 func writeReply(w http.ResponseWriter, r *http.Request, rep Reply) {
+	noteOutcome(r.Context(), rep.Code, rep.Message) // a control change's outcome, for its audit record
 	hdr := w.Header()
 	if wantsRaw(r) {
 		for k, v := range rep.Metadata {

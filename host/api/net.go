@@ -11,9 +11,8 @@ import (
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
-// netRoutes are the partner endpoints: control ones for the operator, and
-// the two a partner's node calls during the weave handshake.
-func (h *Handler) netRoutes(control, peer chi.Router) {
+// netRoutes are the operator's partner endpoints (`mesh net`).
+func (h *Handler) netRoutes(control chi.Router) {
 	control.Post("/v1/interconn/net/refresh", jsonOp("net refresh", h.net.Refresh))
 	control.Post("/v1/interconn/net/weave", byID(h.net.Weave))
 	control.Post("/v1/interconn/net/ack", jsonOp("net ack", h.net.Ack))
@@ -31,6 +30,11 @@ func (h *Handler) netRoutes(control, peer chi.Router) {
 		route, err := h.net.Get(chi.URLParam(r, "node_id"))
 		answer(w, r, route, err)
 	})
+}
+
+// peerRoutes are the endpoints a partner's node calls during the weave
+// handshake; they stay on the data port.
+func (h *Handler) peerRoutes(peer chi.Router) {
 	// The weave handshake: hello and reveal must come over TLS with the
 	// caller's certificate (Greet and Revealed check it, so that a refusal
 	// carries a PTP code); a confirmation over mTLS from a known partner.
@@ -67,6 +71,7 @@ func boundedOp[T, R any](what string, limit int64, op func(context.Context, T) (
 			answer(w, r, nil, err)
 			return
 		}
+		noteTarget(r.Context(), req) // see audit.go
 		out, err := op(r.Context(), req)
 		answer(w, r, out, err)
 	}
@@ -113,5 +118,7 @@ func answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 		writeReply(w, r, fail(err))
 		return
 	}
+	noteTarget(r.Context(), v) // what a control change changed, for its audit record
+	noteOutcome(r.Context(), ptp.OK, "")
 	writeJSON(w, ptp.OK, v)
 }

@@ -30,6 +30,7 @@ func (h *Handler) pluginRoutes(control chi.Router) {
 			answer(w, r, nil, err)
 			return
 		}
+		noteTarget(r.Context(), map[string]string{"name": req.Name, "sha256": req.SHA256}) // see audit.go
 		rec, err := reg.Install(r.Context(), req)
 		answer(w, r, redact(rec), err)
 	})
@@ -117,6 +118,8 @@ type routeAnswer struct {
 // reaches the caller as the plugin package words it: the handler's name and
 // a reference to the node's log, never the guest's text.
 func (s *Service) route(ctx context.Context, conn *network.Conn, name string, req plugin.RouteRequest) (routeAnswer, bool, error) {
+	ctx, sp := s.startRoute(ctx, name, req)
+	defer sp.End()
 	req.RemoteAddr = conn.RemoteIP()
 	if conn.HasCert() {
 		partner, err := s.net.Caller(conn, "")

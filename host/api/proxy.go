@@ -18,6 +18,7 @@ import (
 	"github.com/ppcmesh/mesh/host/proxy"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/registry"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // Services is the registry's side of the node: the routes registered
@@ -25,8 +26,9 @@ import (
 type Services struct {
 	Routes    registry.Matcher // nil: no service is registered
 	Upstreams Upstreams
-	Via       string   // the mark this node's forwards carry (proxy.Config.Via); a call bearing it is a loop
-	Secrets   []string // this node's bearer tokens (container, admin): never passed on to an upstream or a partner
+	Via       string          // the mark this node's forwards carry (proxy.Config.Via); a call bearing it is a loop
+	Secrets   []string        // this node's bearer tokens (container, admin): never passed on to an upstream or a partner
+	Tracer    *tracing.Tracer // spans of calls, and the trace context they carry on; nil: tracing off
 }
 
 // Upstreams carries a call to an instance of a registered route (package

@@ -29,7 +29,11 @@ func (h *Handler) registryRoutes(control chi.Router, reg *registry.Store, health
 			answer(w, r, nil, err)
 			return
 		}
+		renewing := noteRegistration(r.Context(), reg, parsed) // audit.go: an identical renewal is not audited
 		st, err := reg.Register(r.Context(), parsed)
+		if renewing && err == nil {
+			quietAudit(r.Context())
+		}
 		answer(w, r, st, err)
 	})
 	control.Post("/v1/interconn/registry/unregister", jsonOp("unregister request", func(ctx context.Context, u UnregisterRequest) (map[string]string, error) {

@@ -18,10 +18,12 @@ import (
 
 	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/internal/defaults"
+	"github.com/ppcmesh/mesh/host/metrics"
 	"github.com/ppcmesh/mesh/host/network"
 	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 	"github.com/ppcmesh/mesh/host/queue"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // Request is a container-API call, whatever wire it came on.
@@ -42,6 +44,9 @@ type Request struct {
 	Conn       *network.Conn     // the connection it came on; nil for in-process calls
 	Provider   string            // x-ptp-tech-provider-code: FATE's pops that time out answer 601
 	Dialect    ptp.Dialect       // the caller's dialect, when its form says so (Kuscia's); "" otherwise
+	Trace      tracing.Context   // x-ptp-trace-id, traceparent and tracestate, as the caller sent them
+	Op         metrics.Op        // the operation, for the metrics and the access log; OpOther: the Method's
+	Wire       metrics.Transport // the wire it came on, for the metrics and the access log
 }
 
 // Reply is the answer to a Request.
@@ -54,11 +59,12 @@ type Reply struct {
 
 // Limits bound what one call may ask for.
 type Limits struct {
-	DefaultPopWait time.Duration // when a pop gives no timeout; default 120s
-	MaxPopWait     time.Duration // longest pop wait; longer timeouts are clamped to it; default 11h, which covers FATE's shipped 10 h
-	Logger         *slog.Logger  // where clamped pop timeouts are told; nil: nowhere
-	MaxBody        int64         // largest message payload stored or forwarded (--max-message), on every transport, and largest answer read from a route's upstream; default 128 MiB
-	Pops           *PopLimiter   // bounds the pops waiting at once; nil: no bound
+	DefaultPopWait time.Duration  // when a pop gives no timeout; default 120s
+	MaxPopWait     time.Duration  // longest pop wait; longer timeouts are clamped to it; default 11h, which covers FATE's shipped 10 h
+	Logger         *slog.Logger   // where clamped pop timeouts are told; nil: nowhere
+	MaxBody        int64          // largest message payload stored or forwarded (--max-message), on every transport, and largest answer read from a route's upstream; default 128 MiB
+	Pops           *PopLimiter    // bounds the pops waiting at once; nil: no bound
+	Metrics        *metrics.Calls // observes every call (metrics, access log); nil: nothing
 }
 
 // Service answers container-API requests from the node's queues.
@@ -132,7 +138,17 @@ func (s *Service) untilDrain(ctx context.Context) (context.Context, context.Canc
 
 // Do carries out r: for a container, on this node's queues or by forwarding
 // a push to the partner it targets; for a partner, only a push to this node.
+// Every call is observed once here, whatever wire it came on (observe.go).
 func (s *Service) Do(ctx context.Context, r Request) Reply {
+	start := time.Now()
+	ctx, sp := s.startCall(ctx, &r)
+	rep := s.do(ctx, r)
+	s.endCall(sp, &r, &rep)
+	s.observe(&r, &rep, start)
+	return rep
+}
+
+func (s *Service) do(ctx context.Context, r Request) Reply {
 	r.Metadata = messageMetadata(r.Metadata) // reserved headers are the node's to set
 	if err := checkRequest(r, s.limits.MaxBody); err != nil {
 		return fail(err)
@@ -141,6 +157,7 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	if err != nil {
 		return fail(err)
 	}
+	calledBy(ctx, partner)
 	id := s.ident.Current()
 	local := isLocal(r, id)
 	switch {
@@ -169,7 +186,7 @@ func (s *Service) Do(ctx context.Context, r Request) Reply {
 	k := queue.Key{Node: id.NodeID, Session: r.Session, Topic: r.Topic}
 	switch r.Method {
 	case ptp.Push:
-		md := s.provenance(r.Metadata, partner, id)
+		md := s.provenance(tracing.Outgoing(ctx, r.Trace).With(r.Metadata), partner, id)
 		id, err := s.queue.Push(ctx, k, queue.Message{ID: r.MessageID, Payload: r.Payload, Metadata: md})
 		if err != nil {
 			return fail(err)
@@ -217,7 +234,9 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 	defer s.limits.Pops.Release(r.Conn)
 	ctx, cancel := s.untilDrain(ctx)
 	defer cancel()
+	start := time.Now()
 	m, err := s.queue.Pop(ctx, k, wait)
+	s.popped(start, m)
 	if errors.Is(err, context.Canceled) && s.draining() {
 		err = nil // the node is stopping: answer as a timeout, nothing was taken
 	}
@@ -226,7 +245,9 @@ func (s *Service) pop(ctx context.Context, k queue.Key, r Request) Reply {
 		// raises a clean LookupError; an empty success breaks its decoder.
 		err = ptp.Errorf(ptp.Timeout, "no message on topic %q within %v", r.Topic, wait)
 	}
-	return found(m, err)
+	rep := found(m, err)
+	s.tracePop(ctx, &r, m, start, &rep)
+	return rep
 }
 
 // provenance is a stored message's metadata: the sender's own, and who
@@ -261,7 +282,7 @@ func (s *Service) forward(ctx context.Context, r Request) Reply {
 		defer cancel()
 	}
 	rc, err := s.net.Forward(ctx, r.TargetNode, r.TargetInst, network.Delivery{
-		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: r.Metadata, Codec: r.Codec})
+		Session: r.Session, Topic: r.Topic, ID: r.MessageID, Payload: r.Payload, Metadata: tracing.Outgoing(ctx, r.Trace).With(r.Metadata), Codec: r.Codec})
 	if err != nil {
 		return fail(err)
 	}
@@ -313,7 +334,10 @@ func checkRequest(r Request, maxPayload int64) error {
 	if err := checkPayload(r.Payload, maxPayload, ""); err != nil {
 		return err
 	}
-	return queue.CheckMetadata(r.Metadata)
+	if err := queue.CheckMetadata(r.Metadata); err != nil {
+		return err
+	}
+	return checkTrace(r.Trace)
 }
 
 // checkIDs bounds r's identifiers, each named with the header that sets it.

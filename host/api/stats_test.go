@@ -11,7 +11,7 @@ import (
 // dashboards and `mesh status` read; the cluster appears only when the node
 // reports one.
 func TestStatsFieldNames(t *testing.T) {
-	base := []string{"network", "node_id", "plugins", "popped", "popped_bytes", "pushed", "pushed_bytes", "services", "waiting_pops"}
+	base := []string{"held_bytes", "held_messages", "network", "node_id", "pid", "plugins", "popped", "popped_bytes", "pushed", "pushed_bytes", "services", "sessions", "waiting_pops"}
 	for _, tc := range []struct {
 		name string
 		s    Stats

@@ -188,7 +188,7 @@ func (n *NATS) embed(cfg Config) (int, func() (*nats.Conn, error), error) {
 		// The default 64 MiB pending limit stalls fast producers of 4 MiB chunks.
 		MaxPending: 256 << 20,
 		NoSigs:     true,
-		NoLog:      true,
+		NoLog:      true, // no logger of its own: setNATSLog gives it the node's
 		SyncAlways: cfg.SyncAlways,
 		DontListen: cfg.ClientListen == "",
 	}
@@ -221,6 +221,7 @@ func (n *NATS) embed(cfg Config) (int, func() (*nats.Conn, error), error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	setNATSLog(srv, cfg.Logger)
 	n.Server = srv
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {

@@ -29,6 +29,10 @@ type Node struct {
 	Inst string // institution id, once identified
 	stop context.CancelFunc
 	done chan error
+
+	// AdminURL is where the node's control API is: URL, or its admin
+	// port's http://host:port when it has one (Config.AdminListen).
+	AdminURL string
 }
 
 // Start runs a node with cfg (Home and Listen default to a temp dir and
@@ -54,6 +58,10 @@ func Start(tb testing.TB, cfg host.Config) *Node {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{Host: h, Addr: h.Addr().String(), URL: "http://" + h.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	n.AdminURL = n.URL
+	if a := h.AdminAddr(); a != nil {
+		n.AdminURL = "http://" + a.String()
+	}
 	go func() { n.done <- h.Run(ctx) }()
 	tb.Cleanup(func() { n.Stop(tb) })
 	return n

@@ -23,6 +23,7 @@ type GRPCUpstream struct {
 	Name  string
 	Addr  string
 	Calls atomic.Int64 // calls served
+	Last  atomic.Value // metadata.MD of the last echo call, as it arrived
 	srv   *grpc.Server
 	testgrpc.UnimplementedTestServiceServer
 }
@@ -91,6 +92,9 @@ func (u *GRPCUpstream) FullDuplexCall(s grpc.BidiStreamingServer[testgrpc.Stream
 // prefixed by the upstream's name and the method.
 func (u *GRPCUpstream) echo(_ any, s grpc.ServerStream) error {
 	u.Calls.Add(1)
+	if md, ok := metadata.FromIncomingContext(s.Context()); ok {
+		u.Last.Store(md)
+	}
 	method, _ := grpc.MethodFromServerStream(s)
 	for {
 		var in wrapperspb.BytesValue

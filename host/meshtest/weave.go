@@ -13,7 +13,7 @@ import (
 // node/refresh does, and returns the node's public root certificate.
 func (n *Node) Identify(tb testing.TB, nodeID, instID string) string {
 	tb.Helper()
-	r := Post(tb, n.URL, "/v1/interconn/node/refresh", nil, map[string]string{"node_id": nodeID, "inst_id": instID})
+	r := Post(tb, n.AdminURL, "/v1/interconn/node/refresh", nil, map[string]string{"node_id": nodeID, "inst_id": instID})
 	if r.Code != ptp.OK {
 		tb.Fatalf("node refresh of %s: %s", nodeID, r.Body)
 	}
@@ -29,7 +29,7 @@ func (n *Node) Identify(tb testing.TB, nodeID, instID string) string {
 // the answer has code want.
 func (n *Node) Control(tb testing.TB, path string, body any, want ptp.Code) Reply {
 	tb.Helper()
-	r := Post(tb, n.URL, path, nil, body)
+	r := Post(tb, n.AdminURL, path, nil, body)
 	if r.Code != want {
 		tb.Fatalf("%s on %s: want %s, got %s", path, n.ID, want, r.Body)
 	}
@@ -92,7 +92,7 @@ func (v *RouteView) UnmarshalJSON(data []byte) error {
 func (n *Node) Route(tb testing.TB, id string) RouteView {
 	tb.Helper()
 	var r RouteView
-	if g := Get(tb, n.URL+"/v1/interconn/net/"+id); g.Code == ptp.OK {
+	if g := Get(tb, n.AdminURL+"/v1/interconn/net/"+id); g.Code == ptp.OK {
 		g.Decode(tb, &r)
 	}
 	return r
@@ -111,6 +111,6 @@ type Public = api.NodeInfo
 func (n *Node) Public(tb testing.TB) Public {
 	tb.Helper()
 	var p Public
-	Get(tb, n.URL+"/v1/interconn/node").Decode(tb, &p)
+	Get(tb, n.AdminURL+"/v1/interconn/node").Decode(tb, &p)
 	return p
 }

@@ -113,14 +113,22 @@ func (n *Network) encode(ctx context.Context, e *entry, d Delivery) (Delivery, e
 }
 
 // deliver tries d until it is stored, a refusal is final, or budget passes.
-func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time.Duration) error {
+func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time.Duration) (err error) {
+	ctx, sp := n.startForward(ctx, e, d)
+	tried := 0
+	defer func() { endForward(sp, tried, err) }()
 	deadline := time.Now().Add(budget)
 	backoff := 50 * time.Millisecond
+	pc := n.partners.of(e.NodeID)
 	for attempt := 1; ; attempt++ {
+		tried = attempt
 		err := n.attempt(ctx, e, d)
+		pc.reached(err)
 		if err == nil {
 			n.forwarded.Add(1)
 			n.forwardedBytes.Add(int64(len(d.Payload)))
+			pc.forwarded.Add(1)
+			pc.forwardedBytes.Add(int64(len(d.Payload)))
 		}
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return n.final(e, err, attempt)
@@ -136,6 +144,7 @@ func (n *Network) deliver(ctx context.Context, e *entry, d Delivery, budget time
 		}
 		backoff = min(2*backoff, 2*time.Second)
 		n.retries.Add(1)
+		pc.retries.Add(1)
 		if fresh, ok := n.routes.get(e.NodeID); ok {
 			if err := fresh.usable(time.Now()); err != nil {
 				return err
@@ -156,13 +165,16 @@ func (n *Network) attempt(ctx context.Context, e *entry, d Delivery) error {
 	defer cancel()
 	f, md := formOf(e.Dialect), n.headers(e, d)
 	if !l.addr.GRPC {
+		traceHeaders(ctx, d, md, viaHTTP)
 		return l.invokeHTTPAs(ctx, f, md, d)
 	}
+	streams := f.streams && len(d.Payload) <= streamed
+	traceHeaders(ctx, d, md, via(streams))
 	in, err := f.grpcInbound(md, d)
 	if err != nil {
 		return err
 	}
-	if f.streams && len(d.Payload) <= streamed {
+	if streams {
 		return l.streams[pick(d, len(l.streams))].send(ctx, in)
 	}
 	return l.invokeAs(ctx, f, in)

@@ -21,6 +21,7 @@ import (
 	"github.com/ppcmesh/mesh/host/identity"
 	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/queue"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // Config tunes forwarding. Zero fields take the defaults.
@@ -40,6 +41,7 @@ type Config struct {
 	// holds the lease; the network runs it. Nil: this process delivers.
 	Lease  Lease
 	Logger *slog.Logger
+	Tracer *tracing.Tracer // spans of forwards, and the trace context they carry on; nil: tracing off
 }
 
 // Lease is a duty one replica at a time performs (cluster.Lease).
@@ -99,6 +101,7 @@ type Network struct {
 	done   sync.WaitGroup
 
 	forwarded, forwardedBytes, retries, parked atomic.Int64
+	partners                                   partnerSet // the same, per partner (partners.go)
 
 	certMu  sync.Mutex
 	cert    *tls.Certificate
@@ -179,5 +182,5 @@ type PartnerStats struct {
 // Stats returns forwarding totals.
 func (n *Network) Stats() Stats {
 	return Stats{Forwarded: n.forwarded.Load(), ForwardedBytes: n.forwardedBytes.Load(),
-		Retries: n.retries.Load(), Parked: n.parked.Load(), Waiting: int64(n.outbox.waiting())}
+		Retries: n.retries.Load(), Parked: n.parked.Load(), Waiting: int64(n.outbox.waiting()), Partners: n.partnerStats()}
 }

@@ -59,6 +59,8 @@ func TestReservedPaths(t *testing.T) {
 		{"/v1/interconn/chan/push", true},
 		{"/healthz", true},
 		{"/stats", true},
+		{"/debug/pprof/heap", true},
+		{"/panel/panel.js", true},
 		{"/org.ppc.ptp.PrivateTransferTransport/push", true},
 		{"grpcs://ptp.cn/org.ppc.ptp.PrivateTransferTransport/push", true},
 		{"https://ptp.cn/v1/interconn/chan/push", true},

@@ -38,6 +38,7 @@ type pool struct {
 	retired bool
 
 	calls, failed, made, discarded atomic.Int64
+	callNanos                      atomic.Int64 // total time of the calls, waits for an instance included
 }
 
 func newPool(mod compiled, size int) *pool {
@@ -55,6 +56,7 @@ func (p *pool) do(ctx context.Context, timeout time.Duration, fn string, input [
 	if p.retired {
 		return nil, ErrRetired
 	}
+	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	call := wait // with an idle instance at hand, the call has the whole timeout
@@ -74,6 +76,7 @@ func (p *pool) do(ctx context.Context, timeout time.Duration, fn string, input [
 	if err != nil && call.Err() != nil {
 		err = fmt.Errorf("%w: %w", call.Err(), err)
 	}
+	p.callNanos.Add(int64(time.Since(start)))
 	p.calls.Add(1)
 	if err != nil {
 		p.failed.Add(1)

@@ -60,8 +60,9 @@ func checkRouteResponse(name string, resp RouteResponse) error {
 }
 
 // reservedPrefixes are the node's own endpoints; no route handler may take
-// them over.
-var reservedPrefixes = []string{"/v1/interconn/", "/healthz", "/stats", "/org.ppc."}
+// them over. /debug/pprof/ and /panel/ are the operator's (host/api
+// admin.go), served on the data port when the node has no admin port.
+var reservedPrefixes = []string{"/v1/interconn/", "/healthz", "/stats", "/org.ppc.", "/debug/pprof/", "/panel/"}
 
 // ReservedPaths reports whether path (a URL path or an x-ptp-uri) belongs to the
 // node itself rather than to route handlers.

@@ -60,6 +60,9 @@ type Mux struct {
 
 	guard
 	native, h2, http1 atomic.Int64 // connections handed on, by route
+
+	drainWait atomic.Int64  // Drain's bound, ns; 0: Serve closes at once (drain.go)
+	settled   chan struct{} // closed when Serve has let its accepted connections through
 }
 
 // Routes counts the connections a mux has handed on, by where they went.
@@ -89,6 +92,7 @@ func New(ln net.Listener) *Mux {
 		SniffTimeout: 10 * time.Second, SettingsWait: 100 * time.Millisecond, MaxSniff: DefaultMaxSniff}
 	m.done = make(chan struct{})
 	m.sniffed = make(map[net.Conn]struct{})
+	m.settled = make(chan struct{})
 	return m
 }
 
@@ -108,6 +112,7 @@ func (m *Mux) Serve() error {
 	defer m.grpc.Close()
 	defer m.http.Close()
 	defer m.closeSniffing()
+	defer m.settle() // first: a Drain lets the accepted connections through
 	var delay time.Duration
 	for {
 		c, err := m.ln.Accept()

@@ -89,6 +89,8 @@ func (p *Proxy) ServeGRPC(stream grpc.ServerStream, method string, route registr
 		rs.stats.inflight.Add(-1)
 		rs.stats.done(grpcClass(err), status.Code(err) != codes.OK, time.Since(start))
 	}()
+	stream, sp := p.traceGRPC(stream, method, route)
+	defer func() { endProxy(sp, 0, grpcErr(err)) }()
 	err = p.serveGRPC(stream, method, route, rs)
 	return err
 }
@@ -160,6 +162,7 @@ func (p *Proxy) open(ctx context.Context, u *upstream, method string, md metadat
 	if p.cfg.Via != "" {
 		out.Append(ViaHeader, p.cfg.Via)
 	}
+	traceOutGRPC(ctx, out)
 	cs, err := cc.NewStream(metadata.NewOutgoingContext(ctx, out), anyCall(), method, grpc.ForceCodecV2(Codec()))
 	if err != nil {
 		u.inflight.Add(-1)

@@ -62,6 +62,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, route registry
 		class, failed := httpClass(tw.status, err)
 		rs.stats.done(class, failed, time.Since(start))
 	}()
+	r, sp := p.traceHTTP(r, route)
+	defer func() { endProxy(sp, tw.status, err) }()
 	err = p.serveHTTP(tw, r, route, rs)
 	return err
 }
@@ -190,6 +192,7 @@ func (p *Proxy) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
 			if p.cfg.Via != "" {
 				pr.Out.Header.Add(ViaHeader, p.cfg.Via)
 			}
+			traceOutHTTP(pr.In.Context(), pr.In.Header, pr.Out.Header)
 		},
 		Transport:      t,
 		FlushInterval:  -1,

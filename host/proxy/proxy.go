@@ -22,6 +22,7 @@ import (
 	"github.com/ppcmesh/mesh/host/internal/bg"
 	"github.com/ppcmesh/mesh/host/internal/defaults"
 	"github.com/ppcmesh/mesh/host/registry"
+	"github.com/ppcmesh/mesh/host/tracing"
 )
 
 // Defaults of the proxy, applied once by New.
@@ -68,6 +69,10 @@ type Config struct {
 	// Dial, when set, replaces the TCP dialer for every upstream
 	// connection and health probe (tests).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Tracer records a span of each proxied call and sends its trace
+	// context upstream; nil: tracing off (the caller's headers pass as
+	// they came).
+	Tracer *tracing.Tracer
 }
 
 // Proxy forwards requests to route instances. It is safe for concurrent use.

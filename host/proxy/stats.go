@@ -33,12 +33,21 @@ type RouteStats struct {
 	P99       time.Duration     `json:"p99_ns"`    // 99th percentile latency (histogram bucket bound)
 	Healthy   int               `json:"healthy"`   // instances the proxy would pick now
 	Instances int               `json:"instances"` // instances it tracks
+	// Latency counts the finished requests by latency bucket: bucket i
+	// those below BucketBound(i), the last one everything slower too;
+	// LatencySum is their total latency. For /metrics, not /stats.
+	Latency    []uint64      `json:"-"`
+	LatencySum time.Duration `json:"-"`
 }
+
+// BucketBound is the upper bound of latency bucket i of RouteStats.Latency.
+func BucketBound(i int) time.Duration { return bucketBase << i }
 
 // routeStats are the live counters behind RouteStats.
 type routeStats struct {
 	inflight atomic.Int64
 	hist     []atomic.Uint64 // by bucketOf
+	sum      atomic.Int64    // total latency, ns
 
 	mu       sync.Mutex
 	requests uint64
@@ -53,6 +62,7 @@ func newRouteStats() *routeStats {
 // done records one finished request of the given outcome class.
 func (s *routeStats) done(class string, failed bool, took time.Duration) {
 	s.hist[bucketOf(took)].Add(1)
+	s.sum.Add(int64(took))
 	s.mu.Lock()
 	s.requests++
 	s.classes[class]++
@@ -100,7 +110,11 @@ func (p *Proxy) Stats() []RouteStats {
 
 func (rs *routeState) snapshot() RouteStats {
 	s := rs.stats
-	st := RouteStats{Route: rs.key, InFlight: s.inflight.Load(), P50: s.quantile(0.50), P99: s.quantile(0.99)}
+	st := RouteStats{Route: rs.key, InFlight: s.inflight.Load(), P50: s.quantile(0.50), P99: s.quantile(0.99),
+		Latency: make([]uint64, len(s.hist)), LatencySum: time.Duration(s.sum.Load())}
+	for i := range s.hist {
+		st.Latency[i] = s.hist[i].Load()
+	}
 	s.mu.Lock()
 	st.Requests, st.Errors, st.Classes = s.requests, s.errors, make(map[string]uint64, len(s.classes))
 	for k, v := range s.classes {

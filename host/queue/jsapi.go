@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -165,8 +166,10 @@ func (q *Queue) directGet(ctx context.Context, api string, req []byte) (*jetstre
 	if err != nil {
 		return nil, fmt.Errorf("jetstream direct get: bad sequence %q", resp.Header.Get(jetstream.SequenceHeader))
 	}
+	// The store's timestamp: how long a message was stored (api's metrics).
+	stored, _ := time.Parse(time.RFC3339Nano, resp.Header.Get(jetstream.TimeStampHeaer))
 	return &jetstream.RawStreamMsg{Subject: resp.Header.Get(jetstream.SubjectHeader), Sequence: seq,
-		Header: resp.Header, Data: resp.Data}, nil
+		Header: resp.Header, Data: resp.Data, Time: stored}, nil
 }
 
 func goneIf(err error) error {

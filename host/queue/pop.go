@@ -97,15 +97,31 @@ func (q *Queue) popHead(ctx context.Context, k Key, id string) (*Message, error)
 		if h == nil {
 			return nil, err
 		}
-		if err := q.deleteMsg(ctx, h.raw.Sequence); err != nil {
+		if err := q.take(ctx, k, h); err != nil {
 			if errors.Is(err, errGone) {
 				continue
 			}
 			return nil, fmt.Errorf("remove from queue: %w", err)
 		}
-		q.freeHead(ctx, k, h)
 		return h.msg, nil
 	}
+}
+
+// takeTimeout bounds taking a head once it is read (see take).
+const takeTimeout = 10 * time.Second
+
+// take deletes the head h of queue k and frees what it held. It is not
+// abandoned when ctx ends: a stopping node cancels the pops in flight (its
+// drain), and a delete the store applied but whose answer was cut short
+// would lose the message; the pop returns it instead.
+func (q *Queue) take(ctx context.Context, k Key, h *head) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
+	defer cancel()
+	if err := q.deleteMsg(ctx, h.raw.Sequence); err != nil {
+		return err
+	}
+	q.freeHead(ctx, k, h)
+	return nil
 }
 
 // freeHead frees what the head h of queue k held once it was deleted: its
@@ -157,7 +173,7 @@ func (q *Queue) readHead(ctx context.Context, k Key, id string, broken *uint64) 
 
 // assemble turns a stored head, and its chunks if any, into a Message.
 func (q *Queue) assemble(ctx context.Context, k Key, raw *jetstream.RawStreamMsg) (*Message, int64, error) {
-	m := &Message{ID: raw.Header.Get(hdrID)}
+	m := &Message{ID: raw.Header.Get(hdrID), Stored: raw.Time}
 	size, err1 := strconv.ParseInt(raw.Header.Get(hdrSize), 10, 64)
 	chunks, err2 := strconv.Atoi(raw.Header.Get(hdrChunks))
 	if err1 != nil || err2 != nil || size < int64(len(raw.Data)) || chunks < 0 {

@@ -77,6 +77,7 @@ type Message struct {
 	ID       string            // unique id; receivers de-duplicate on it
 	Payload  []byte            // the bytes pushed
 	Metadata map[string]string // the metadata pushed with it
+	Stored   time.Time         // when it was stored (the store's clock); zero on a message not read from the store
 }
 
 // Stats are running totals since the process started.
@@ -84,6 +85,9 @@ type Stats struct {
 	Pushed, Popped           int64 // messages
 	PushedBytes, PoppedBytes int64
 	Waiting                  int64 // pops blocked now
+	Sessions                 int64 // sessions holding messages now
+	HeldBytes                int64 // payload bytes they hold
+	HeldMessages             int64 // messages they hold
 }
 
 // Queue is the set of session queues of one node.
@@ -182,8 +186,10 @@ func (q *Queue) Close() {
 
 // Stats returns running totals.
 func (q *Queue) Stats() Stats {
+	sessions, msgs, held := q.usage.totals()
 	return Stats{Pushed: q.npushed.Load(), Popped: q.npopped.Load(),
-		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load(), Waiting: q.waiters.n.Load()}
+		PushedBytes: q.pushedBytes.Load(), PoppedBytes: q.poppedBytes.Load(), Waiting: q.waiters.n.Load(),
+		Sessions: int64(sessions), HeldBytes: held, HeldMessages: msgs}
 }
 
 // Ready reports whether the queue stream answers.

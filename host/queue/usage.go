@@ -14,12 +14,24 @@ type usage struct {
 	mu       sync.Mutex
 	sessions map[string]int64 // session key → bytes
 	queues   map[string]int64 // queue key → bytes
+	counts   map[string]int64 // queue key → messages
+	msgs     int64            // messages of every queue
+	bytes    int64            // bytes of every queue
 	freed    chan struct{}    // closed and replaced whenever bytes are freed
 }
 
 func newUsage(limit int64) *usage {
 	return &usage{limit: limit, sessions: make(map[string]int64),
-		queues: make(map[string]int64), freed: make(chan struct{})}
+		queues: make(map[string]int64), counts: make(map[string]int64), freed: make(chan struct{})}
+}
+
+// addLocked counts one message of n bytes in queue q of session s.
+func (u *usage) addLocked(s, q string, n int64) {
+	u.sessions[s] += n
+	u.queues[q] += n
+	u.counts[q]++
+	u.msgs++
+	u.bytes += n
 }
 
 // reserve takes n bytes for queue k, waiting until ctx ends for room.
@@ -28,8 +40,7 @@ func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
 	for {
 		u.mu.Lock()
 		if cur := u.sessions[s]; cur == 0 || cur+n <= u.limit {
-			u.sessions[s] = cur + n
-			u.queues[k.queueName()] += n
+			u.addLocked(s, k.queueName(), n)
 			u.mu.Unlock()
 			return true
 		}
@@ -46,9 +57,16 @@ func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
 // add counts n bytes already stored in queue q ("<node>.<session>.<topic>").
 func (u *usage) add(q string, n int64) {
 	u.mu.Lock()
-	u.sessions[sessionOf(q)] += n
-	u.queues[q] += n
+	u.addLocked(sessionOf(q), q, n)
 	u.mu.Unlock()
+}
+
+// totals is the number of sessions holding bytes, and the messages and
+// bytes they hold.
+func (u *usage) totals() (sessions int, msgs, bytes int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.sessions), u.msgs, u.bytes
 }
 
 // sessionOf is the session part of queue q: "<node>.<session>".
@@ -68,10 +86,10 @@ func (u *usage) held(s string) int64 {
 	return u.sessions[s]
 }
 
-// free gives back n bytes of queue q.
+// free gives back one message of n bytes of queue q.
 func (u *usage) free(q string, n int64) {
 	u.mu.Lock()
-	u.sub(sessionOf(q), q, n)
+	u.sub(sessionOf(q), q, n, 1)
 	u.wakeLocked()
 	u.mu.Unlock()
 }
@@ -79,7 +97,7 @@ func (u *usage) free(q string, n int64) {
 // dropQueue forgets queue q.
 func (u *usage) dropQueue(q string) {
 	u.mu.Lock()
-	u.sub(sessionOf(q), q, u.queues[q])
+	u.sub(sessionOf(q), q, u.queues[q], u.counts[q])
 	u.wakeLocked()
 	u.mu.Unlock()
 }
@@ -88,16 +106,31 @@ func (u *usage) dropQueue(q string) {
 func (u *usage) dropSession(s string) {
 	u.mu.Lock()
 	delete(u.sessions, s)
-	for q := range u.queues {
+	for q, n := range u.queues {
 		if strings.HasPrefix(q, s+".") {
+			u.bytes -= n
 			delete(u.queues, q)
+		}
+	}
+	for q, n := range u.counts {
+		if strings.HasPrefix(q, s+".") {
+			u.msgs -= n
+			delete(u.counts, q)
 		}
 	}
 	u.wakeLocked()
 	u.mu.Unlock()
 }
 
-func (u *usage) sub(s, q string, n int64) {
+// sub takes msgs messages of n bytes from queue q of session s.
+func (u *usage) sub(s, q string, n, msgs int64) {
+	u.bytes -= min(n, u.queues[q])
+	u.msgs -= min(msgs, u.counts[q])
+	if cur := u.counts[q] - msgs; cur > 0 {
+		u.counts[q] = cur
+	} else {
+		delete(u.counts, q)
+	}
 	if cur := u.sessions[s] - n; cur > 0 {
 		u.sessions[s] = cur
 	} else {

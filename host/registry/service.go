@@ -234,7 +234,7 @@ func CleanRaw(raw string) bool {
 // cover, if any: the roots are a path inside each of the node's own
 // endpoints (see Reserved).
 func covers(base string) (string, bool) {
-	for _, r := range []string{"/v1/interconn/", "/healthz", "/stats", "/metrics", "/org.ppc."} {
+	for _, r := range []string{"/v1/interconn/", "/healthz", "/stats", "/metrics", "/org.ppc.", "/debug/pprof/", "/panel/"} {
 		if strings.HasPrefix(r, base) {
 			return r, true
 		}

@@ -29,6 +29,8 @@ const (
 	ClusterWait     = 2 * time.Minute      // how long start waits for the cluster to form
 	ShutdownTimeout = 30 * time.Second     // how long in-flight calls get on stop
 	PluginCacheDir  = "plugin-cache"       // wazero's compilation cache, under the home directory
+	LogFormat       = "text"               // the log's format: text or json
+	LogLevel        = "info"               // the least level logged: debug, info, warn or error
 	replicaPrefix   = "mesh"               // replica names when the host has no name
 	MaxMessageLimit = int64(2<<30 - 1<<20) // the largest MaxMessage allowed: gRPC's 2 GiB less room for the envelope
 )
