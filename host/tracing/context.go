@@ -37,7 +37,21 @@ type Context struct {
 // Read reads a Context with get, which looks a header up by its lower-case
 // name.
 func Read(get func(name string) string) Context {
-	return Context{TraceID: get(ptp.HeaderTraceID), Parent: get(HeaderParent), State: get(HeaderState)}
+	return Context{TraceID: carried(get(ptp.HeaderTraceID)), Parent: carried(get(HeaderParent)), State: carried(get(HeaderState))}
+}
+
+// carried is v when it can travel on: printable ASCII, which gRPC metadata
+// and stored metadata require. A value with other bytes (an HTTP caller's
+// UTF-8 x-ptp-trace-id) is no trace context the node can pass on, so it is
+// ignored, as nodes before tracing ignored every trace header, rather than
+// refusing the call it came with.
+func carried(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] < ' ' || v[i] > '~' {
+			return ""
+		}
+	}
+	return v
 }
 
 // FromMap reads a Context from metadata keyed in lower case (a stored
@@ -48,7 +62,7 @@ func FromMap(md map[string]string) Context {
 
 // FromHTTP reads a Context from HTTP headers.
 func FromHTTP(h http.Header) Context {
-	return Context{TraceID: first(h, canonTraceID), Parent: first(h, canonParent), State: first(h, canonState)}
+	return Context{TraceID: carried(first(h, canonTraceID)), Parent: carried(first(h, canonParent)), State: carried(first(h, canonState))}
 }
 
 // Canonical HTTP spellings, so that reading them allocates nothing.

@@ -176,3 +176,21 @@ func TestExporterFlushesOnShutdown(t *testing.T) {
 		t.Errorf("span %q exported, want %s", s.GetName(), SpanPush)
 	}
 }
+
+// TestNonASCIITraceHeadersAreIgnored: a trace value with bytes outside
+// printable ASCII (an HTTP caller's UTF-8 x-ptp-trace-id) cannot ride in
+// gRPC or stored metadata, so it is dropped, not carried, and not refused.
+func TestNonASCIITraceHeadersAreIgnored(t *testing.T) {
+	h := http.Header{}
+	h.Set("X-Ptp-Trace-Id", "跟踪-1")
+	h.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	h.Set("Tracestate", "a=\x01")
+	got := FromHTTP(h)
+	want := Context{Parent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	if got != want {
+		t.Errorf("FromHTTP = %+v, want %+v", got, want)
+	}
+	if got := Read(func(k string) string { return h.Get(k) }); got != want {
+		t.Errorf("Read = %+v, want %+v", got, want)
+	}
+}
