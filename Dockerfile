@@ -33,7 +33,9 @@ COPY --from=build /out/mesh /usr/local/bin/mesh
 # The node listens on every interface of the container (the port Docker
 # publishes); callers from outside the container are not loopback: admit
 # them with MESH_CONTAINER_NETS or MESH_CONTAINER_TOKEN (docs/deploy.md).
-ENV MESH_HOME=/mesh MESH_LISTEN=:7304
+# No MESH_LISTEN: :7304 is the node's default, and a MESH_LISTEN here would
+# shadow the PTP usage guide's PLUGIN_PROXY_TRANSPORT_Y=PORT (docker run -e).
+ENV MESH_HOME=/mesh
 VOLUME /mesh
 EXPOSE 7304
 USER mesh

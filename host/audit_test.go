@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ppcmesh/mesh/host"
 	"github.com/ppcmesh/mesh/host/audit"
@@ -161,5 +162,58 @@ func TestAuditFileUnwritableStopsStart(t *testing.T) {
 			h.Close()
 		}
 		t.Fatalf("start with an unwritable audit file: %v", err)
+	}
+}
+
+// TestAuditBoundsRefusals: 1,000 refused changes from a caller without the
+// token write at most a burst of records (plus what the bucket refilled
+// meanwhile) and records counting the others; a change with the token
+// after them is recorded. Nothing sent to the data port of a node with an
+// admin port is recorded: control is not served there.
+func TestAuditBoundsRefusals(t *testing.T) {
+	ip := meshtest.NonLoopbackIP(t).String()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	n := meshtest.Start(t, host.Config{Listen: net.JoinHostPort(ip, "0"), AdminToken: "s3cret-admin", AuditLog: path})
+	body := map[string]string{"node_id": "node-x", "inst_id": "inst-x"}
+	start := time.Now()
+	const calls = 1000
+	for range calls {
+		if r := meshtest.Post(t, n.URL, "/v1/interconn/node/refresh", nil, body); r.Code != ptp.Unauthorized {
+			t.Fatalf("without the token: %s", r.Body)
+		}
+	}
+	refill := int(time.Since(start).Seconds()) + 1 // what the bucket may have refilled meanwhile
+	if r := meshtest.Post(t, n.URL, "/v1/interconn/node/refresh", map[string]string{"Authorization": "Bearer s3cret-admin"}, body); r.Code != ptp.OK {
+		t.Fatalf("with the token: %s", r.Body)
+	}
+	recs := auditRecords(t, path)
+	var refused, suppressed int64
+	for _, r := range recs[:len(recs)-1] {
+		switch {
+		case r.Operation == audit.SuppressedOp:
+			suppressed += r.Suppressed
+		case r.Operation == "node refresh" && r.Code == ptp.Unauthorized:
+			refused++
+		default:
+			t.Errorf("unexpected record %+v", r)
+		}
+	}
+	if refused > int64(audit.RefusedBurst+refill*audit.RefusedPerSecond) || refused+suppressed != calls || suppressed == 0 {
+		t.Errorf("%d refusals recorded and %d counted as not recorded, want at most %d and %d in all", refused, suppressed, audit.RefusedBurst+refill, calls)
+	}
+	if last := recs[len(recs)-1]; last.Operation != "node refresh" || last.Code != ptp.OK || !strings.HasPrefix(last.Caller, "admin-token from ") {
+		t.Errorf("the accepted change after the refusals: %+v", last)
+	}
+
+	path = filepath.Join(t.TempDir(), "audit.jsonl")
+	a := meshtest.Start(t, host.Config{AdminListen: "127.0.0.1:0", AuditLog: path})
+	for range 10 {
+		if r := meshtest.Post(t, a.URL, "/v1/interconn/node/refresh", nil, body); r.Code != ptp.NotFound {
+			t.Fatalf("data port of a node with an admin port: %s", r.Body)
+		}
+	}
+	a.Control(t, "/v1/interconn/node/refresh", body, ptp.OK) // on the admin port
+	if recs := auditRecords(t, path); len(recs) != 1 || !strings.HasPrefix(recs[0].Caller, "admin port: loopback ") || recs[0].Code != ptp.OK {
+		t.Errorf("records %+v, want only the admin port's change", recs)
 	}
 }

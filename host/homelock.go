@@ -70,6 +70,10 @@ func holder(f *os.File) string {
 // ErrNoNode says that no running node holds a home.
 var ErrNoNode = errors.New("no node is running on this home")
 
+// ErrPidPending says that a node holds a home but has not yet written its
+// pid in the lock (it took the lock an instant ago): ask again.
+var ErrPidPending = errors.New("the node holding the home has not yet written its pid")
+
 // HomeDir is home, or the default home (~/.mesh) when home is empty.
 func HomeDir(home string) (string, error) {
 	if home != "" {
@@ -104,17 +108,26 @@ func HomeHolder(home string) (int, error) {
 	case !errors.Is(err, errHomeLocked):
 		return 0, fmt.Errorf("probe the lock of home %s: %w", home, err)
 	}
+	// A holder writes its pid just after it takes the lock, and empties the
+	// file before it lets go (release): an empty file is a holder yet to
+	// write. So is the pid of a process that is gone (one killed, that
+	// could not empty it): the lock went with it, so another holds it now.
 	b, _ := io.ReadAll(io.LimitReader(f, 32))
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("home %s is held by a node that has not yet written its pid to %s", home, path)
+	if err != nil || pid <= 0 || !processExists(pid) {
+		if probeLock(f) == nil { // let go meanwhile
+			return 0, fmt.Errorf("%s (its %s is not held): %w", home, homeLockName, ErrNoNode)
+		}
+		return 0, fmt.Errorf("home %s: %w to %s", home, ErrPidPending, path)
 	}
 	return pid, nil
 }
 
-// release lets another node open the home.
+// release lets another node open the home. It empties the lock file first,
+// so that a reader never takes this pid for the next holder's (HomeHolder).
 func (l *homeLock) release() {
 	if l != nil && l.f != nil {
+		_ = l.f.Truncate(0)
 		_ = funlock(l.f)
 		_ = l.f.Close()
 		l.f = nil

@@ -41,3 +41,10 @@ func tryFlock(f *os.File, how int) error {
 
 // funlock releases f's lock.
 func funlock(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+
+// processExists says whether a process pid runs (or is a zombie): one
+// signalled with 0 that is not gone (EPERM: it runs as another user).
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -14,3 +14,6 @@ func funlock(*os.File) error { return nil }
 // probeLock cannot tell whether a node holds f: it says one does, so that
 // `mesh stop` trusts the pid the file holds.
 func probeLock(*os.File) error { return errHomeLocked }
+
+// processExists cannot tell here: it trusts the pid.
+func processExists(int) bool { return true }

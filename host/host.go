@@ -282,8 +282,11 @@ func (h *Host) Run(ctx context.Context) error {
 func (h *Host) shutdown() {
 	h.log.Info("mesh node stopping")
 	h.stopAccepting() // upgrade.go
-	h.drain()
-	h.linger() // a handoff: HTTP/1 keep-alive connections close after a request
+	// A handoff: HTTP/1 keep-alive connections close after a request (up
+	// to lingerMax) before blocked pops end, so that the pops arriving
+	// meanwhile wait for a message rather than answer empty at once.
+	h.linger()
+	h.drain() // blocked pops return empty; transport streams end
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
 	defer cancel()
 	// HTTP first: gRPC calls on mixed connections run as its handlers, and
@@ -344,8 +347,8 @@ func (h *Host) Close() {
 		h.nats.Close()
 		h.nats = nil
 	}
-	h.closeTracing() // the servers are stopped: every span has ended
 	h.closeAudit()
-	h.lock.release() // last: the store is closed
+	h.lock.release() // the store is closed; before the traces' flush, which may wait for a collector (a successor waits for the lock)
 	h.lock = nil
+	h.closeTracing() // the servers are stopped: every span has ended
 }

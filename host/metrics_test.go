@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -389,4 +390,31 @@ func TestAccessLog(t *testing.T) {
 	if got := accessLines(t, logA.String()); len(got) != 0 {
 		t.Errorf("a, without --access-log, logged access lines: %v", got)
 	}
+
+	// On an admin port (which keeps no connection record of its own), the
+	// remote is the caller's address, and a caller the gate refused is
+	// labelled so, not as an operator.
+	ip := meshtest.NonLoopbackIP(t).String()
+	var logC meshtest.Log
+	c := meshtest.Start(t, host.Config{AccessLog: true, AdminListen: net.JoinHostPort(ip, "0"), AdminToken: "s3cret-admin",
+		Logger: slog.New(slog.NewJSONHandler(&logC, nil))})
+	if r := meshtest.Post(t, c.AdminURL, "/v1/interconn/node/refresh", nil, map[string]string{"node_id": "node-c"}); r.Code != ptp.Unauthorized {
+		t.Fatalf("admin port without the token: %s", r.Body)
+	}
+	if r := meshtest.Post(t, c.AdminURL, "/v1/interconn/node/refresh", map[string]string{"Authorization": "Bearer s3cret-admin"},
+		map[string]string{"node_id": "node-c"}); r.Code != ptp.OK {
+		t.Fatalf("admin port with the token: %s", r.Body)
+	}
+	control = nil
+	meshtest.WaitFor(t, 20*time.Second, "two control lines on c's admin port", func() bool {
+		control = nil
+		for _, l := range accessLines(t, logC.String()) {
+			if l["path"] == "POST /v1/interconn/node/refresh" {
+				control = append(control, l)
+			}
+		}
+		return len(control) >= 2
+	})
+	check(control[0], map[string]any{"caller": "refused", "code": string(ptp.Unauthorized), "remote": ip})
+	check(control[1], map[string]any{"caller": "operator", "code": string(ptp.OK), "remote": ip})
 }

@@ -404,3 +404,33 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestRouteHandlerClaimingRoot: a route plugin with prefix "/" answers the
+// paths nobody else serves, and none of the node's own: /metrics, /stats,
+// /healthz, pprof and the panel stay the node's.
+func TestRouteHandlerClaimingRoot(t *testing.T) {
+	rt := plugintest.Build(t, "plugins/route")
+	n := meshtest.Start(t, host.Config{})
+	n.Install(t, "root", rt, map[string]string{"routes": "/=respond:200:from the plugin"}, plugin.Options{Prefixes: []string{"/"}}, ptp.OK)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if got := get("/elsewhere"); got != "from the plugin" {
+		t.Fatalf("GET /elsewhere: %q", got)
+	}
+	if got := get("/metrics"); !strings.Contains(got, "mesh_requests_total") {
+		t.Errorf("GET /metrics was not the node's: %.200q", got)
+	}
+	for _, p := range []string{"/stats", "/healthz", "/debug/pprof/", "/panel/", "/v1/interconn/node"} {
+		if got := get(p); got == "from the plugin" {
+			t.Errorf("GET %s answered by the route plugin", p)
+		}
+	}
+}

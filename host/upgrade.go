@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The roles of the listening sockets a node hands to its successor in a
@@ -68,7 +70,7 @@ func (h *Host) Sockets() (map[string]*os.File, error) {
 			closeFiles(files)
 			return nil, fmt.Errorf("the %s socket is a %T: only TCP sockets can be handed over", role, ln)
 		}
-		f, err := tl.File()
+		f, err := dupSocket(tl)
 		if err != nil {
 			closeFiles(files)
 			return nil, fmt.Errorf("copy the %s socket: %w", role, err)
@@ -76,6 +78,27 @@ func (h *Host) Sockets() (map[string]*os.File, error) {
 		files[role] = f
 	}
 	return files, nil
+}
+
+// dupSocket is a new descriptor of tl's socket, close-on-exec, as an
+// *os.File the runtime has not touched. Not TCPListener.File: exec makes a
+// file it hands a child blocking (through Fd), and O_NONBLOCK belongs to
+// the open file description that the copy shares with the node's listener,
+// so the node's accept(2) would block and its Close would hang until a
+// connection came.
+func dupSocket(tl *net.TCPListener) (*os.File, error) {
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	return os.NewFile(uintptr(fd), "socket"), nil
 }
 
 func closeFiles(files map[string]*os.File) {

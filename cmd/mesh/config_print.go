@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -55,7 +57,11 @@ func (sc *startConfig) print(w io.Writer, sources bool) error {
 		if sources {
 			comment = "  # " + sc.sources[o.name]
 		}
-		line := fmt.Sprintf("%s: %s", o.key(), (&fieldValue{v: cv.FieldByName(o.field)}).yaml())
+		v := cv.FieldByName(o.field)
+		if hidden, ok := hideUserinfo(v); ok {
+			v, comment = reflect.ValueOf(hidden), comment+"  # credentials in the URL hidden"
+		}
+		line := fmt.Sprintf("%s: %s", o.key(), (&fieldValue{v: v}).yaml())
 		if o.secret {
 			line = sc.secretLine(o)
 		}
@@ -73,4 +79,22 @@ func (sc *startConfig) secretLine(o option) string {
 		return fmt.Sprintf("# %s: <hidden> (the token is set by env %s)", o.key(), o.env())
 	}
 	return fmt.Sprintf("%s: %s", o.key(), (&fieldValue{v: reflect.ValueOf(sc.files[o.name])}).yaml())
+}
+
+// hideUserinfo is v, a string option, with the user name and password of
+// every URL in it (a comma-separated list, as --nats-url takes) replaced by
+// ***; ok says whether there were any. nats://user:pass@host and
+// nats://token@host carry credentials that print must not show.
+func hideUserinfo(v reflect.Value) (_ string, ok bool) {
+	if v.Kind() != reflect.String {
+		return "", false
+	}
+	parts := strings.Split(v.String(), ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i], ok = strings.Replace(u.String(), "://", "://***@", 1), true
+		}
+	}
+	return strings.Join(parts, ","), ok
 }

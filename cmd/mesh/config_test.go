@@ -190,6 +190,32 @@ func TestConfigPrintHidesSecrets(t *testing.T) {
 	}
 }
 
+// TestConfigPrintHidesURLCredentials: a NATS URL's user and password (or
+// its token in the user position) and an OTLP endpoint's never print.
+func TestConfigPrintHidesURLCredentials(t *testing.T) {
+	sc, err := parseLayers(t, nil, "--home", t.TempDir(),
+		"--nats-url", "nats://alice:pa55word@10.0.0.1:4222,nats://t0ken@10.0.0.2:4222",
+		"--otlp-endpoint", "https://bob:s3cret@collector.example:4318")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := sc.print(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, leak := range []string{"alice", "pa55word", "t0ken", "bob", "s3cret"} {
+		if strings.Contains(s, leak) {
+			t.Errorf("config print shows %q:\n%s", leak, s)
+		}
+	}
+	for _, want := range []string{"nats://***@10.0.0.1:4222,nats://***@10.0.0.2:4222", "https://***@collector.example:4318"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("config print lacks %q:\n%s", want, s)
+		}
+	}
+}
+
 // TestLegacyPortEnv: the older Mesh's PLUGIN_PROXY_TRANSPORT_Y sets the
 // port; MESH_LISTEN and --listen win over it; a non-port is refused.
 func TestLegacyPortEnv(t *testing.T) {

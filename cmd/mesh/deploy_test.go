@@ -316,6 +316,9 @@ func (u deployUse) problems(known map[string]bool, defaultPort int) []string {
 		if !known[name] {
 			out = append(out, fmt.Sprintf("%s: env %s: the binary reads no such variable", u.file, name))
 		}
+		if name == "MESH_LISTEN" && v == host.Defaults().Listen {
+			out = append(out, fmt.Sprintf("%s: env MESH_LISTEN=%s restates the default and shadows %s: leave it out", u.file, v, legacyPortEnv))
+		}
 		if name == "MESH_LISTEN" {
 			if m := portRE.FindStringSubmatch(v); m != nil {
 				dataPort, _ = strconv.Atoi(m[1])
@@ -457,6 +460,10 @@ func TestDeployCheckCatchesMistakes(t *testing.T) {
 	u := deployUse{file: "x", runs: [][]string{{"sto"}}}
 	if ps := u.problems(known, port); len(ps) != 1 || !strings.Contains(ps[0], "mesh sto") {
 		t.Errorf("an unknown command: %q", ps)
+	}
+	u = deployUse{file: "x", env: map[string]string{"MESH_LISTEN": host.Defaults().Listen}}
+	if ps := u.problems(known, port); len(ps) != 1 || !strings.Contains(ps[0], legacyPortEnv) {
+		t.Errorf("MESH_LISTEN at its default (it shadows %s): %q", legacyPortEnv, ps)
 	}
 }
 

@@ -128,10 +128,11 @@ func (w *watchOptions) show(out io.Writer, c *control, s reading, tty bool) erro
 	return err
 }
 
-// rateOf is the per-second change from a to b.
+// rateOf is the per-second change from a to b; none when another process
+// took b (an upgrade): its counters start again from zero.
 func rateOf(a, b *reading) *rates {
 	dt := b.At.Sub(a.At).Seconds()
-	if dt <= 0 {
+	if dt <= 0 || a.Status.Stats.PID != b.Status.Stats.PID {
 		return nil
 	}
 	per := func(x, y int64) float64 { return float64(y-x) / dt }

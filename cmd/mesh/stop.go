@@ -62,11 +62,11 @@ on the home.`,
 // stopNode signals the node on home and waits for it to release the home,
 // reporting progress on progress and the outcome on out.
 func stopNode(ctx context.Context, out, progress io.Writer, home string, timeout time.Duration, force bool) error {
-	pid, err := host.HomeHolder(home)
+	pid, err := awaitPid(home)
 	if err != nil {
 		return err
 	}
-	if err := signalNode(pid, home, syscall.SIGTERM); err != nil {
+	if err := signalHolder(pid, home, syscall.SIGTERM); err != nil {
 		return err
 	}
 	fmt.Fprintf(progress, "sent SIGTERM to the node on %s (pid %d); waiting up to %s for it to stop\n", home, pid, timeout)
@@ -80,7 +80,10 @@ func stopNode(ctx context.Context, out, progress io.Writer, home string, timeout
 	case !force:
 		return fmt.Errorf("the node on %s (pid %d) is still running after %s (it may still be draining): wait, or run mesh stop --force", home, pid, timeout)
 	}
-	if err := signalNode(pid, home, syscall.SIGKILL); err != nil {
+	if err := signalHolder(pid, home, syscall.SIGKILL); errors.Is(err, host.ErrNoNode) {
+		fmt.Fprintf(out, "stopped the node on %s (pid %d) in %s\n", home, pid, time.Since(start).Round(time.Millisecond))
+		return nil
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintf(progress, "sent SIGKILL to pid %d after %s\n", pid, timeout)
@@ -90,6 +93,44 @@ func stopNode(ctx context.Context, out, progress io.Writer, home string, timeout
 	fmt.Fprintf(out, "killed the node on %s (pid %d) after %s\n", home, pid, timeout)
 	return nil
 }
+
+// errSuperseded says that another process than the one signalled holds the
+// home now (a successor of an upgrade): it is not signalled.
+var errSuperseded = errors.New("another process holds the home now")
+
+// signalHolder sends sig to pid if it still holds home (HomeHolder, read
+// again just before: a pid is never signalled once it has let go):
+// host.ErrNoNode when none holds it, errSuperseded when another does.
+func signalHolder(pid int, home string, sig syscall.Signal) error {
+	now, err := awaitPid(home)
+	switch {
+	case err != nil:
+		return err
+	case now != pid:
+		return fmt.Errorf("%s is held by pid %d, not pid %d (an upgrade handed it over): %w", home, now, pid, errSuperseded)
+	}
+	return signalNode(pid, home, sig)
+}
+
+// awaitPid is the pid of the node holding home, waiting (briefly: a node
+// writes its pid as it takes the lock) while it has not written it.
+func awaitPid(home string) (int, error) {
+	deadline := time.Now().Add(stopPidWait)
+	for {
+		pid, err := host.HomeHolder(home)
+		if !errors.Is(err, host.ErrPidPending) || time.Now().After(deadline) {
+			return pid, err
+		}
+		time.Sleep(pidPoll)
+	}
+}
+
+// How long, and how often, signalHolder reads a lock whose holder has not
+// yet written its pid.
+const (
+	stopPidWait = 2 * time.Second
+	pidPoll     = 10 * time.Millisecond
+)
 
 // signalNode sends sig to the node's process, with errors an operator can
 // act on.
@@ -106,26 +147,37 @@ func signalNode(pid int, home string, sig syscall.Signal) error {
 
 // awaitRelease polls home's lock until no node holds it (nil), timeout
 // passes (context.DeadlineExceeded) or ctx ends, writing a progress line
-// each second.
+// each second. A process other than pid holding it is a successor pid
+// handed the home to (an upgrade under way as it was stopped, which pid
+// passes the stop on to): it is reported, waited for too, and never
+// signalled (at the timeout: errSuperseded).
 func awaitRelease(ctx context.Context, progress io.Writer, home string, pid int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(stopPoll)
 	defer tick.Stop()
-	start, shown := time.Now(), time.Duration(0)
+	start, shown, other := time.Now(), time.Duration(0), 0
 	for {
-		switch _, err := host.HomeHolder(home); {
+		switch now, err := host.HomeHolder(home); {
 		case errors.Is(err, host.ErrNoNode):
 			return nil
+		case errors.Is(err, host.ErrPidPending): // a successor taking the home
 		case err != nil:
 			return err
+		case now != pid && now != other:
+			other = now
+			fmt.Fprintf(progress, "pid %d handed %s to pid %d (an upgrade); waiting for it to stop too\n", pid, home, now)
 		}
+
 		if waited := time.Since(start).Truncate(time.Second); waited > shown {
 			shown = waited
 			fmt.Fprintf(progress, "waiting for pid %d to stop… %s\n", pid, waited)
 		}
 		select {
 		case <-ctx.Done():
+			if other != 0 { // not ctx's error: --force must not kill it
+				return fmt.Errorf("%s is held by pid %d, which pid %d handed it to (%v): %w", home, other, pid, ctx.Err(), errSuperseded)
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,7 +61,7 @@ func runNode(ctx context.Context, cfg host.Config, cfgErr error) error {
 	if err := handed.Report(handoff.Serving); err != nil {
 		cfg.Logger.Warn("tell the previous process this one serves", "err", err.Error())
 	}
-	n := &upgradable{h: h, cfg: cfg, exe: exe, exeErr: exeErr, log: cfg.Logger}
+	n := &upgradable{h: h, cfg: cfg, exe: exe, exeErr: exeErr, log: cfg.Logger, pid: os.Getpid}
 	return n.run(ctx, up)
 }
 
@@ -91,11 +92,15 @@ type upgradable struct {
 	exe    string
 	exeErr error
 	log    *slog.Logger
+	pid    func() int // os.Getpid
 }
 
-// run serves until ctx ends or a successor takes over.
-func (n *upgradable) run(ctx context.Context, up <-chan os.Signal) error {
-	ctx, cancel := context.WithCancel(ctx)
+// run serves until ctx ends or a successor takes over. ctx ending (SIGTERM,
+// SIGINT) during an upgrade stops the node all the same: before the
+// successor is ready it is killed and this process stops as on any stop;
+// after the handoff the stop is passed on to the successor once it serves.
+func (n *upgradable) run(stop context.Context, up <-chan os.Signal) error {
+	ctx, cancel := context.WithCancel(stop)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- n.h.Run(ctx) }()
@@ -105,7 +110,14 @@ func (n *upgradable) run(ctx context.Context, up <-chan os.Signal) error {
 			return err
 		case <-up:
 			next, err := n.startSuccessor(ctx)
-			if err != nil {
+			switch {
+			case err == nil && stop.Err() != nil: // ready, but told to stop meanwhile
+				next.Abandon()
+				fallthrough
+			case stop.Err() != nil:
+				n.log.Info("upgrade abandoned: the node is stopping")
+				continue // done comes: Run saw ctx end
+			case err != nil:
 				n.log.Error("upgrade refused: this process serves on", "err", err.Error())
 				continue
 			}
@@ -117,7 +129,7 @@ func (n *upgradable) run(ctx context.Context, up <-chan os.Signal) error {
 				n.log.Error("stopping for the handoff", "err", err.Error())
 			}
 			n.log.Info("drained and let go of the home", "took", time.Since(start).Round(time.Millisecond).String())
-			return n.await(next, start)
+			return n.await(stop, next, start)
 		}
 	}
 }
@@ -131,6 +143,9 @@ func (n *upgradable) startSuccessor(ctx context.Context) (*handoff.Successor, er
 	}
 	if err := n.cfg.HandOffRefusal(); err != nil {
 		return nil, err
+	}
+	if n.pid() == 1 {
+		return nil, errors.New("this node is PID 1 (a container's entrypoint): the container would stop with it once it handed over; restart the container/pod with the new image instead")
 	}
 	files, err := n.h.Sockets()
 	if err != nil {
@@ -156,14 +171,27 @@ func (n *upgradable) startSuccessor(ctx context.Context) (*handoff.Successor, er
 // await waits, once this process has let go of the home, for the successor
 // to serve. Past that point a failure of the successor leaves the node
 // down: the error says so, and the exit status lets a supervisor restart it.
-func (n *upgradable) await(next *handoff.Successor, start time.Time) error {
+// If stop has ended (the node was told to stop during the upgrade), or
+// ends until the successor serves, the successor is sent SIGTERM once it
+// serves (before, it would die of it with its store half open) and this
+// process waits for it to stop, so that whoever stopped the node sees it
+// stopped.
+func (n *upgradable) await(stop context.Context, next *handoff.Successor, start time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout+lockMargin+n.cfg.ClusterWait)
 	defer cancel()
 	if err := next.Await(ctx, handoff.Serving); err != nil {
 		next.Abandon()
 		return fmt.Errorf("upgrade: the node is down: %w", err)
 	}
+	if stop.Err() != nil {
+		n.log.Info("the node was told to stop during the upgrade: stopping the new process", "pid", next.Pid())
+		return next.Stop(syscall.SIGTERM)
+	}
 	next.Release()
 	n.log.Info("upgraded: the new process serves", "pid", next.Pid(), "handoff", time.Since(start).Round(time.Millisecond).String())
+	if stop.Err() != nil { // told to stop just now: the successor is still this process's child, its pid not reusable
+		n.log.Info("the node was told to stop as the upgrade ended: stopping the new process", "pid", next.Pid())
+		_ = syscall.Kill(next.Pid(), syscall.SIGTERM)
+	}
 	return nil
 }

@@ -55,11 +55,11 @@ that cannot hand over (--nats-listen, a cluster replica) refuses and serves on; 
 // the home and serve at c's address, reporting progress on progress and
 // the outcome on out.
 func upgradeNode(ctx context.Context, out, progress io.Writer, c *control, home string, timeout time.Duration) error {
-	old, err := host.HomeHolder(home)
+	old, err := awaitPid(home)
 	if err != nil {
 		return err
 	}
-	if err := signalNode(old, home, upgradeSignal); err != nil {
+	if err := signalHolder(old, home, upgradeSignal); err != nil {
 		return err
 	}
 	fmt.Fprintf(progress, "sent SIGUSR2 to the node on %s (pid %d); waiting up to %s for the new process\n", home, old, timeout)
@@ -96,7 +96,7 @@ func awaitSuccessor(ctx context.Context, progress io.Writer, home string, old in
 		switch {
 		case err == nil && pid != old:
 			return pid, nil
-		case err != nil && !errors.Is(err, host.ErrNoNode):
+		case err != nil && !errors.Is(err, host.ErrNoNode) && !errors.Is(err, host.ErrPidPending):
 			return 0, err
 		}
 		if waited := time.Since(start).Truncate(time.Second); waited > shown {

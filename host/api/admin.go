@@ -30,13 +30,16 @@ type gate func(r *http.Request) error
 type side struct {
 	api, page gate
 	port      string // names the port in audit records: "" for the data port
+	audit     bool   // records control changes; false where control is not served (elsewhereSide)
 }
 
 // operatorSide is the operator's side of a port that serves it: the
 // operator rule for the API, and the page for anyone but a partner node.
-func (h *Handler) operatorSide() side { return side{api: h.operator, page: notPartner} }
+func (h *Handler) operatorSide() side { return side{api: h.operator, page: notPartner, audit: true} }
 
 // elsewhereSide is the data port's side when the node has an admin port.
+// It audits nothing: no change can be made there, and anyone who reaches
+// the data port could otherwise fill the audit log with its 404s.
 var elsewhereSide = side{api: elsewhere, page: elsewhere}
 
 // errElsewhere is the data port's answer to a control call when the node
@@ -64,6 +67,7 @@ func guard(g gate) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := g(r); err != nil {
+				markRefused(r.Context()) // for the access log and audited (audit.Log.Refused's bound)
 				writeReply(w, r, fail(err))
 				return
 			}
@@ -75,7 +79,11 @@ func guard(g gate) func(http.Handler) http.Handler {
 // mountControl mounts the operator's routes on r behind s's gates.
 func (h *Handler) mountControl(r chi.Router, s side, cfg HTTPConfig) {
 	r.Group(func(c chi.Router) {
-		c.Use(h.observed, h.audited(s.port), guard(s.api)) // observed: observe.go; audited: audit.go
+		c.Use(h.observed) // observe.go
+		if s.audit {
+			c.Use(h.audited(s.port)) // audit.go
+		}
+		c.Use(guard(s.api))
 		h.controlRoutes(c, cfg)
 	})
 	r.Group(func(c chi.Router) {

@@ -40,10 +40,11 @@ var targetKeys = []string{"node_id", "name", "instance_id", "sha256", "kind", "a
 // middleware (through the request's context): the target, from the
 // decoded request and the result, and the outcome, from the reply.
 type auditNote struct {
-	target map[string]string
-	code   ptp.Code
-	msg    string
-	quiet  bool // an identical renewal (a registry heartbeat): not a change
+	target  map[string]string
+	code    ptp.Code
+	msg     string
+	quiet   bool // an identical renewal (a registry heartbeat): not a change
+	refused bool // the gate refused the caller: recorded within a bound
 }
 
 type auditKey struct{}
@@ -54,9 +55,10 @@ func noteOf(ctx context.Context) *auditNote {
 }
 
 // audited is the middleware of the control routes: each change (a POST of
-// controlOps) is recorded once it is answered — refused ones too, as the
-// gate under it refuses them — with the caller as seen on port ("" for
-// the data port).
+// controlOps) is recorded once it is answered, with the caller as seen on
+// port ("" for the data port). Attempts the gate under it refuses are
+// recorded too, but within audit.Log.Refused's bound: anyone who reaches
+// the port can make them.
 func (h *Handler) audited(port string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,8 +70,12 @@ func (h *Handler) audited(port string) func(http.Handler) http.Handler {
 			n := &auditNote{target: map[string]string{}}
 			r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
 			next.ServeHTTP(w, r)
-			if !n.quiet {
-				h.audit.Record(r.Context(), audit.Record{Operation: op, Target: n.target, Caller: h.caller(r, port), Code: n.code, Message: n.msg})
+			rec := audit.Record{Operation: op, Target: n.target, Caller: h.caller(r, port), Code: n.code, Message: n.msg}
+			switch {
+			case n.refused:
+				h.audit.Refused(r.Context(), rec)
+			case !n.quiet:
+				h.audit.Record(r.Context(), rec)
 			}
 		})
 	}
@@ -95,6 +101,13 @@ func (h *Handler) caller(r *http.Request, port string) string {
 		who = port + ": " + who
 	}
 	return who
+}
+
+// noteRefused marks the change in ctx as refused by the gate.
+func noteRefused(ctx context.Context) {
+	if n := noteOf(ctx); n != nil {
+		n.refused = true
+	}
 }
 
 // noteOutcome records a control reply's code and message.

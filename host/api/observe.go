@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -76,7 +78,9 @@ func (s *Service) popped(start time.Time, m *queue.Message) {
 }
 
 // observed counts each control request (metrics.OpControl) and, with the
-// access log on, logs it with the operator as caller. Refusals count too.
+// access log on, logs it with its caller: "operator" when the gate let it
+// through, "refused" when the gate refused it (a stranger is no operator).
+// Refusals count too.
 func (h *Handler) observed(next http.Handler) http.Handler {
 	m := h.svc.limits.Metrics
 	if m == nil {
@@ -85,16 +89,48 @@ func (h *Handler) observed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		var refused bool
+		if m.Logs() {
+			r = r.WithContext(context.WithValue(r.Context(), refusedKey{}, &refused))
+		}
 		next.ServeHTTP(sw, r)
 		c := metrics.Call{Op: metrics.OpControl, Transport: metrics.TransportHTTP, Code: ptp.OK, BytesOut: sw.n, Start: start}
 		if sw.status >= 400 {
 			c.Code = ptp.FromHTTP(sw.status)
 		}
 		if m.Logs() {
-			c.Caller, c.Remote, c.Path = "operator", connOf(r.Context()).RemoteIP(), r.Method+" "+r.URL.Path
+			c.Caller, c.Remote, c.Path = "operator", remoteIP(r), r.Method+" "+r.URL.Path
+			if refused {
+				c.Caller = "refused"
+			}
 		}
 		m.Done(&c)
 	})
+}
+
+// refusedKey holds, in a control request's context, the *bool observed
+// reads and the gate sets when it refuses the caller (markRefused).
+type refusedKey struct{}
+
+// markRefused tells the middlewares above the gate that it refused the
+// request in ctx: observed (the access log's caller) and audited.
+func markRefused(ctx context.Context) {
+	if p, ok := ctx.Value(refusedKey{}).(*bool); ok {
+		*p = true
+	}
+	noteRefused(ctx)
+}
+
+// remoteIP is the caller's IP address: from the connection the data port
+// knows, else from the request's (the admin port keeps no Conn).
+func remoteIP(r *http.Request) string {
+	if ip := connOf(r.Context()).RemoteIP(); ip != "" {
+		return ip
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // statusWriter remembers the status and counts the bytes of an answer.

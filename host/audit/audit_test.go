@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ppcmesh/mesh/host/ptp"
 )
@@ -54,4 +56,57 @@ func TestUnwritableFileIsLoggedLoudly(t *testing.T) {
 		!strings.Contains(out, "file already closed") {
 		t.Fatalf("log:\n%s", out)
 	}
+}
+
+// TestRefusedAttemptsAreBounded: of 1,000 refused attempts at one instant,
+// RefusedBurst are recorded and the rest counted; the next record written
+// — an accepted change, never suppressed — comes after one record saying
+// how many were not recorded. As time passes the bucket refills at
+// RefusedPerSecond.
+func TestRefusedAttemptsAreBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(slog.New(slog.DiscardHandler), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return clock }
+	refused := Record{Operation: "net weave", Caller: "no credential from 10.1.2.3:1", Code: ptp.Unauthorized}
+	for range 1000 {
+		l.Refused(t.Context(), refused)
+	}
+	l.Record(t.Context(), Record{Operation: "node refresh", Caller: "loopback 127.0.0.1:1", Code: ptp.OK})
+	clock = clock.Add(2 * time.Second) // two more tokens
+	for range 3 {
+		l.Refused(t.Context(), refused)
+	}
+	_ = l.Close()
+	var ops []string
+	var counts []int64
+	for line := range strings.SplitSeq(strings.TrimSpace(readAll(t, path)), "\n") {
+		var r Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, r.Operation)
+		if r.Operation == SuppressedOp {
+			counts = append(counts, r.Suppressed)
+		}
+	}
+	want := append(slices.Repeat([]string{"net weave"}, RefusedBurst), SuppressedOp, "node refresh", "net weave", "net weave", SuppressedOp)
+	if !slices.Equal(ops, want) {
+		t.Fatalf("records %v\nwant %v", ops, want)
+	}
+	if !slices.Equal(counts, []int64{1000 - RefusedBurst, 1}) {
+		t.Fatalf("suppressed counts %v, want [%d 1]", counts, 1000-RefusedBurst)
+	}
+}
+
+func readAll(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

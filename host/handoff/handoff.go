@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Env names the inherited descriptors in the successor's environment:
@@ -91,12 +92,14 @@ func Start(s Spec) (*Successor, error) {
 // Pid is the successor's process id.
 func (s *Successor) Pid() int { return s.pid }
 
-// Await waits until the successor reports want, fails or exits, or ctx's
-// deadline passes (give ctx one: reading the pipe watches nothing else).
+// Await waits until the successor reports want, fails or exits, or ctx
+// ends (its error then).
 func (s *Successor) Await(ctx context.Context, want string) error {
-	if d, ok := ctx.Deadline(); ok {
-		_ = s.status.SetReadDeadline(d)
-	}
+	d, _ := ctx.Deadline() // none: the zero time
+	_ = s.status.SetReadDeadline(d)
+	// Ending ctx cuts the read short: a deadline in the past.
+	stop := context.AfterFunc(ctx, func() { _ = s.status.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	for {
 		line, err := s.lines.ReadString('\n')
 		switch line = strings.TrimSpace(line); {
@@ -104,6 +107,8 @@ func (s *Successor) Await(ctx context.Context, want string) error {
 			return nil
 		case strings.HasPrefix(line, failPrefix):
 			return fmt.Errorf("the new process (pid %d) failed: %s", s.Pid(), strings.TrimPrefix(line, failPrefix))
+		case errors.Is(err, os.ErrDeadlineExceeded) && errors.Is(ctx.Err(), context.Canceled):
+			return fmt.Errorf("the new process (pid %d) was not %s yet: %w", s.Pid(), want, ctx.Err())
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return fmt.Errorf("the new process (pid %d) did not report %s in time", s.Pid(), want)
 		case err != nil:
@@ -132,6 +137,20 @@ func (s *Successor) Abandon() {
 	_ = s.cmd.Process.Kill()
 	s.waitErr, s.reaped = s.cmd.Wait(), true
 	_ = s.status.Close()
+}
+
+// Stop sends the successor, which serves, sig and waits for it to exit:
+// its exit status (nil for 0).
+func (s *Successor) Stop(sig os.Signal) error {
+	_ = s.status.Close()
+	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal the new process (pid %d): %w", s.Pid(), err)
+	}
+	s.waitErr, s.reaped = s.cmd.Wait(), true
+	if s.waitErr != nil {
+		return fmt.Errorf("the new process (pid %d) stopped: %w", s.Pid(), s.waitErr)
+	}
+	return nil
 }
 
 // Release leaves the successor, which serves, to run on alone.

@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	case "exit":
 		os.Exit(3)
+	case "hang": // never reports: until killed
+		select {}
 	}
 }
 
@@ -116,6 +118,28 @@ func TestSuccessorFailure(t *testing.T) {
 				t.Fatalf("Await: %v, want %q", err, want)
 			}
 		})
+	}
+}
+
+// TestAwaitCanceled: ending Await's ctx (the old node told to stop while
+// its successor starts) ends the wait, with ctx's error, though the
+// successor says nothing and its deadline is far.
+func TestAwaitCanceled(t *testing.T) {
+	s := start(t, "hang", nil)
+	defer s.Abandon()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- s.Await(ctx, Ready) }()
+	cancel()
+	wait, stop := context.WithTimeout(t.Context(), time.Minute) // generous: a hang fails, not a slow run
+	defer stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Await: %v, want context.Canceled", err)
+		}
+	case <-wait.Done():
+		t.Fatal("Await did not end with its ctx")
 	}
 }
 

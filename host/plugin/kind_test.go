@@ -3,6 +3,8 @@ package plugin
 import (
 	"strings"
 	"testing"
+
+	"github.com/ppcmesh/mesh/host/internal/reserved"
 )
 
 // TestKindMessagesFollowTheTable: the messages of KindOf and Spec name every
@@ -59,6 +61,8 @@ func TestReservedPaths(t *testing.T) {
 		{"/v1/interconn/chan/push", true},
 		{"/healthz", true},
 		{"/stats", true},
+		{"/metrics", true},
+		{"/metrics/x", true},
 		{"/debug/pprof/heap", true},
 		{"/panel/panel.js", true},
 		{"/org.ppc.ptp.PrivateTransferTransport/push", true},
@@ -70,5 +74,20 @@ func TestReservedPaths(t *testing.T) {
 		if got := ReservedPaths(c.path); got != c.want {
 			t.Errorf("ReservedPaths(%q) = %v, want %v", c.path, got, c.want)
 		}
+	}
+}
+
+// TestPrefixesAvoidTheNode: no route handler prefix may sit inside the
+// node's own endpoints (the one list, host/internal/reserved), /metrics
+// and the operator's paths included; "/" may, and Router then still leaves
+// every node endpoint to the node.
+func TestPrefixesAvoidTheNode(t *testing.T) {
+	for _, p := range append(reserved.Roots(), "/metrics/", "/debug/pprof/", "/panel/", "/stats/x") {
+		if err := checkPrefixes(Route, []string{p}); err == nil {
+			t.Errorf("prefix %q accepted", p)
+		}
+	}
+	if err := checkPrefixes(Route, []string{"/"}); err != nil {
+		t.Fatalf("prefix /: %v", err)
 	}
 }

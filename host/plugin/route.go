@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ppcmesh/mesh/host/internal/reserved"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -59,24 +60,10 @@ func checkRouteResponse(name string, resp RouteResponse) error {
 	return nil
 }
 
-// reservedPrefixes are the node's own endpoints; no route handler may take
-// them over. /debug/pprof/ and /panel/ are the operator's (host/api
-// admin.go), served on the data port when the node has no admin port.
-var reservedPrefixes = []string{"/v1/interconn/", "/healthz", "/stats", "/org.ppc.", "/debug/pprof/", "/panel/"}
-
 // ReservedPaths reports whether path (a URL path or an x-ptp-uri) belongs to the
-// node itself rather than to route handlers.
-func ReservedPaths(path string) bool {
-	if _, _, ok := ptp.ParseURI(path); ok {
-		return true
-	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
-}
+// node itself rather than to route handlers: host/internal/reserved, the
+// one list the registry uses too.
+func ReservedPaths(path string) bool { return reserved.Path(path) }
 
 // checkPrefixes checks a route handler's prefixes: each an absolute path,
 // none inside the node's own endpoints.
@@ -95,7 +82,7 @@ func checkPrefixes(k Kind, prefixes []string) error {
 			return fmt.Errorf("prefix %q must start with /", p)
 		}
 		if ReservedPaths(p) {
-			return fmt.Errorf("prefix %q is inside the node's own endpoints (%s)", p, strings.Join(reservedPrefixes, ", "))
+			return fmt.Errorf("prefix %q is inside the node's own endpoints (%s)", p, strings.Join(reserved.Roots(), ", "))
 		}
 	}
 	return nil

@@ -89,7 +89,7 @@ func (q *Queue) onEvent(m *nats.Msg) {
 	switch {
 	case strings.HasPrefix(m.Subject, notifyPrefix):
 		name := m.Subject[len(notifyPrefix):]
-		if others && n > 0 {
+		if others && n >= 0 { // n == 0 too: a zero-byte message is held
 			q.usage.add(name, n)
 		}
 		q.waiters.wake(name)
@@ -97,7 +97,7 @@ func (q *Queue) onEvent(m *nats.Msg) {
 		if seq, err := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64); err == nil && others {
 			q.popped.add(seq)
 		}
-		if others && n > 0 {
+		if others && n >= 0 {
 			q.usage.free(m.Subject[len(freedPrefix):], n)
 		}
 	case strings.HasPrefix(m.Subject, droppedPrefix):

@@ -113,8 +113,13 @@ const takeTimeout = 10 * time.Second
 // take deletes the head h of queue k and frees what it held. It is not
 // abandoned when ctx ends: a stopping node cancels the pops in flight (its
 // drain), and a delete the store applied but whose answer was cut short
-// would lose the message; the pop returns it instead.
+// would lose the message; the pop returns it instead. A pop whose ctx ended
+// before the delete began takes nothing: its caller has left (or the node
+// is stopping), and the message stays for the next pop.
 func (q *Queue) take(ctx context.Context, k Key, h *head) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
 	defer cancel()
 	if err := q.deleteMsg(ctx, h.raw.Sequence); err != nil {

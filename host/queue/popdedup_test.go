@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,4 +247,31 @@ func TestPopLostReplyUnsettledIsHandedOut(t *testing.T) {
 		t.Fatalf("an unsettled doubtful pop got %q, want m1", got)
 	}
 	t.Logf("settled in %s", time.Since(start))
+}
+
+// TestPopThatEndedBeforeTheDeleteTakesNothing: a pop whose ctx ended
+// between reading the head and deleting it (its caller left, or the node's
+// drain cut it) takes nothing: the message stays for the next pop. Once the
+// delete has begun it completes (take runs it without ctx's cancel).
+func TestPopThatEndedBeforeTheDeleteTakesNothing(t *testing.T) {
+	a, _ := replicas(t)
+	k := Key{Node: "n", Session: "s", Topic: "t"}
+	ctx := context.Background()
+	if _, err := a.Push(ctx, k, Message{Payload: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	var broken uint64
+	h, err := a.readHead(ctx, k, "", &broken)
+	if err != nil || h == nil {
+		t.Fatalf("read head: %v %v", h, err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.take(gone, k, h); !errors.Is(err, context.Canceled) {
+		t.Fatalf("take with an ended ctx: %v, want context.Canceled", err)
+	}
+	m, err := a.Pop(ctx, k, time.Second)
+	if err != nil || m == nil || string(m.Payload) != "kept" {
+		t.Fatalf("the next pop: %v %v, want the message", m, err)
+	}
 }

@@ -12,7 +12,7 @@ import (
 type usage struct {
 	limit    int64
 	mu       sync.Mutex
-	sessions map[string]int64 // session key → bytes
+	sessions map[string]hold  // session key → what it holds; present while it holds a message or a byte
 	queues   map[string]int64 // queue key → bytes
 	counts   map[string]int64 // queue key → messages
 	msgs     int64            // messages of every queue
@@ -21,13 +21,18 @@ type usage struct {
 }
 
 func newUsage(limit int64) *usage {
-	return &usage{limit: limit, sessions: make(map[string]int64),
+	return &usage{limit: limit, sessions: make(map[string]hold),
 		queues: make(map[string]int64), counts: make(map[string]int64), freed: make(chan struct{})}
 }
 
+// hold is what a session holds: bytes (its cap counts them) and messages
+// (a zero-byte message is held too).
+type hold struct{ bytes, msgs int64 }
+
 // addLocked counts one message of n bytes in queue q of session s.
 func (u *usage) addLocked(s, q string, n int64) {
-	u.sessions[s] += n
+	h := u.sessions[s]
+	u.sessions[s] = hold{h.bytes + n, h.msgs + 1}
 	u.queues[q] += n
 	u.counts[q]++
 	u.msgs++
@@ -39,7 +44,7 @@ func (u *usage) reserve(ctx context.Context, k Key, n int64) bool {
 	s := k.nodeSession()
 	for {
 		u.mu.Lock()
-		if cur := u.sessions[s]; cur == 0 || cur+n <= u.limit {
+		if cur := u.sessions[s].bytes; cur == 0 || cur+n <= u.limit {
 			u.addLocked(s, k.queueName(), n)
 			u.mu.Unlock()
 			return true
@@ -61,7 +66,7 @@ func (u *usage) add(q string, n int64) {
 	u.mu.Unlock()
 }
 
-// totals is the number of sessions holding bytes, and the messages and
+// totals is the number of sessions holding messages, and the messages and
 // bytes they hold.
 func (u *usage) totals() (sessions int, msgs, bytes int64) {
 	u.mu.Lock()
@@ -83,7 +88,7 @@ func sessionOf(q string) string {
 func (u *usage) held(s string) int64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.sessions[s]
+	return u.sessions[s].bytes
 }
 
 // free gives back one message of n bytes of queue q.
@@ -131,10 +136,10 @@ func (u *usage) sub(s, q string, n, msgs int64) {
 	} else {
 		delete(u.counts, q)
 	}
-	if cur := u.sessions[s] - n; cur > 0 {
-		u.sessions[s] = cur
+	if h := (hold{u.sessions[s].bytes - n, u.sessions[s].msgs - msgs}); h.msgs > 0 || h.bytes > 0 {
+		u.sessions[s] = hold{max(h.bytes, 0), max(h.msgs, 0)}
 	} else {
-		delete(u.sessions, s)
+		delete(u.sessions, s) // present while it holds a message, zero-byte ones included
 	}
 	if cur := u.queues[q] - n; cur > 0 {
 		u.queues[q] = cur

@@ -65,3 +65,57 @@ func TestReserveWakesWhenRoomIsFreed(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroByteMessagesAreHeld: a session holding only zero-byte messages
+// is a session holding messages, and each of them is counted, on the
+// replica that stored or popped them and, through their events, on every
+// other (the held gauges, /stats).
+func TestZeroByteMessagesAreHeld(t *testing.T) {
+	u := newUsage(1000)
+	k := Key{Node: "n", Session: "s", Topic: "t"}
+	u.add(k.queueName(), 0)
+	u.add(k.queueName(), 0)
+	u.free(k.queueName(), 0)
+	if s, msgs, bytes := u.totals(); s != 1 || msgs != 1 || bytes != 0 {
+		t.Fatalf("one zero-byte message left: %d sessions, %d messages, %d bytes; want 1, 1, 0", s, msgs, bytes)
+	}
+	u.free(k.queueName(), 0)
+	if s, msgs, _ := u.totals(); s != 0 || msgs != 0 {
+		t.Fatalf("all popped: %d sessions, %d messages; want 0, 0", s, msgs)
+	}
+
+	a, b := replicas(t)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := a.Push(ctx, k, Message{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := func(q *Queue, sessions, msgs int64) func() bool {
+		return func() bool {
+			st := q.Stats()
+			return st.Sessions == sessions && st.HeldMessages == msgs && st.HeldBytes == 0
+		}
+	}
+	if !held(a, 1, 3)() {
+		t.Fatalf("the replica that stored 3 zero-byte messages: %+v", a.Stats())
+	}
+	waitFor(t, 10*time.Second, "the other replica to count the 3 zero-byte messages", held(b, 1, 3))
+	m, err := b.Pop(ctx, k, time.Second)
+	if err != nil || m == nil {
+		t.Fatalf("pop on the other replica: %v %v", m, err)
+	}
+	if !held(b, 1, 2)() {
+		t.Fatalf("the replica that popped one: %+v", b.Stats())
+	}
+	waitFor(t, 10*time.Second, "the storing replica to count the pop", held(a, 1, 2))
+	for range 2 {
+		if m, err := a.Pop(ctx, k, time.Second); err != nil || m == nil {
+			t.Fatalf("pop: %v %v", m, err)
+		}
+	}
+	if !held(a, 0, 0)() {
+		t.Fatalf("all popped, on the replica that popped them: %+v", a.Stats())
+	}
+	waitFor(t, 10*time.Second, "the other replica to count the pops", held(b, 0, 0))
+}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ppcmesh/mesh/host/plugin"
+	"github.com/ppcmesh/mesh/host/internal/reserved"
 )
 
 // Attrs keys a service's attrs may carry; other keys are kept and ignored.
@@ -185,7 +185,7 @@ func checkURN(urn, proto string) (prefix bool, err error) {
 		return false, fmt.Errorf("%q is one of the node's own endpoints", urn)
 	}
 	prefix = star || proto == ProtoGRPC && strings.HasSuffix(base, "/") && base != "/"
-	if r, ok := covers(base); ok && prefix {
+	if r, ok := reserved.Covers(base); ok && prefix {
 		return false, fmt.Errorf("%q would cover the node's own endpoints (%s)", urn, r)
 	}
 	return prefix, nil
@@ -230,25 +230,11 @@ func CleanRaw(raw string) bool {
 	return true
 }
 
-// covers returns the node endpoint a prefix base ("/", "/v1/") would
-// cover, if any: the roots are a path inside each of the node's own
-// endpoints (see Reserved).
-func covers(base string) (string, bool) {
-	for _, r := range []string{"/v1/interconn/", "/healthz", "/stats", "/metrics", "/org.ppc.", "/debug/pprof/", "/panel/"} {
-		if strings.HasPrefix(r, base) {
-			return r, true
-		}
-	}
-	return "", false
-}
-
-// Reserved reports whether path belongs to the node itself: the paths no
-// route handler may take (plugin.ReservedPaths: /v1/interconn/, /healthz,
-// /stats, the gRPC services /org.ppc.…, every PTP URI) and /metrics. It is
-// the one list of paths a registration may not shadow.
-func Reserved(path string) bool {
-	return plugin.ReservedPaths(path) || path == "/metrics" || strings.HasPrefix(path, "/metrics/")
-}
+// Reserved reports whether path belongs to the node itself: the one list
+// of host/internal/reserved (/v1/interconn/, /healthz, /stats, /metrics,
+// /debug/pprof/, /panel/, the gRPC services /org.ppc.…, every PTP URI),
+// which route handler plugins obey too. A registration may not shadow it.
+func Reserved(path string) bool { return reserved.Path(path) }
 
 // checkAddress checks a host:port an upstream listens on.
 func checkAddress(addr string) error {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ppcmesh/mesh/host/internal/reserved"
+	"github.com/ppcmesh/mesh/host/plugin"
 	"github.com/ppcmesh/mesh/host/ptp"
 )
 
@@ -194,19 +196,33 @@ func TestCleanPaths(t *testing.T) {
 	}
 }
 
-// TestReservedPaths: the node's endpoints count as reserved, also below
-// them, so the node's gate can refuse a request path a route would take.
+// TestReservedPaths: the registry's reserved paths are route handler
+// plugins' too (one list, host/internal/reserved): the node's endpoints,
+// also below them, so the node's gate can refuse a request path a route
+// would take; and no registration may name or cover one.
 func TestReservedPaths(t *testing.T) {
 	for _, p := range []string{"/v1/interconn/chan/push", "/v1/interconn/registry/register", "/stats", "/stats/",
-		"/metrics", "/metrics/x", "/healthz", "/healthz/x", "/org.ppc.ptp.PrivateTransferTransport/push"} {
-		if !Reserved(p) {
-			t.Errorf("Reserved(%q) = false", p)
+		"/metrics", "/metrics/x", "/healthz", "/healthz/x", "/org.ppc.ptp.PrivateTransferTransport/push",
+		"/debug/pprof/heap", "/panel/", "/panel/panel.js"} {
+		if !Reserved(p) || !plugin.ReservedPaths(p) {
+			t.Errorf("%q: registry reserved %v, plugin reserved %v", p, Reserved(p), plugin.ReservedPaths(p))
 		}
 	}
 	for _, p := range []string{"/", "/v1/", "/v1/other", "/metricsx", "/a/stats"} {
-		if Reserved(p) {
-			t.Errorf("Reserved(%q) = true", p)
+		if Reserved(p) || plugin.ReservedPaths(p) {
+			t.Errorf("%q: registry reserved %v, plugin reserved %v", p, Reserved(p), plugin.ReservedPaths(p))
 		}
+	}
+	for _, r := range append(reserved.Roots(), "/metrics", "/debug/pprof/", "/panel/") {
+		if _, err := checkURN(r, ProtoHTTP); err == nil {
+			t.Errorf("registration of %q accepted", r)
+		}
+		if _, err := checkURN(r+"/*", ProtoHTTP); err == nil {
+			t.Errorf("registration of %q accepted", r+"/*")
+		}
+	}
+	if _, err := checkURN("/*", ProtoHTTP); err == nil {
+		t.Error("registration of /* (covering the node's endpoints) accepted")
 	}
 }
 
